@@ -1,0 +1,333 @@
+"""Spiking neurons as pure functions: the plain LIF baseline and the reversible LIF neuron of the paper.
+
+Notation (Zhang & Zhang, *Towards Zero Memory Footprint Spiking Neural Network Training*, 2023): ``x`` is the
+neuron input :math:`X^t`, ``v`` the membrane potential :math:`V^{t-1}` carried from the previous step, ``y`` the
+output :math:`Y^t`, ``v_next`` :math:`V^t`. All functions act elementwise on arrays of any leading shape; the
+reversible neuron splits the **last** axis into ``groups`` equal, contiguous groups
+:math:`X = [X_1 | X_2 | \\dots | X_n]` (the paper uses :math:`n = 2`).
+
+Reversible LIF, :math:`n = 2` (Eq. 1-6), with :math:`H` the Heaviside step (surrogate gradient in backward):
+
+.. math::
+
+   M_1 &= V_1^{t-1} + (X_1 - V_1^{t-1})/\\tau                                  && \\text{(Eq. 1)} \\\\
+   Y_1 &= H(M_1 - V_{th}) + \\beta X_2                                          && \\text{(Eq. 2)} \\\\
+   V_1^t &= (1 - Y_1) M_1 + Y_1 V_{reset} + \\alpha V_1^{t-1}                     && \\text{(Eq. 3)} \\\\
+   M_2 &= V_2^{t-1} + (Y_1 - V_2^{t-1})/\\tau                                  && \\text{(Eq. 4)} \\\\
+   Y_2 &= H(M_2 - V_{th}) + \\beta X_1                                          && \\text{(Eq. 5)} \\\\
+   V_2^t &= (1 - Y_2) M_2 + Y_2 V_{reset} + \\alpha V_2^{t-1}                     && \\text{(Eq. 6)}
+
+(The paper's text writes :math:`V_2^{t-1}` in Eq. 1; its equation and its inverse use :math:`V_1^{t-1}`.)
+:math:`Y` is real-valued, not a binary spike. For :math:`n` groups the chain is cyclic: group 1 integrates
+:math:`X_1`, group :math:`k > 1` integrates :math:`Y_{k-1}`, and :math:`Y_k` carries :math:`\\beta X_{k+1}`
+(:math:`Y_n` carries :math:`\\beta X_1`); :math:`n = 2` is exactly Eq. 1-6.
+
+The inverse (Eq. 7-10) runs the groups backwards. With :math:`I_k` the input of group :math:`k`
+(:math:`I_k = Y_{k-1}` for :math:`k > 1`, known from the output; :math:`I_1 = X_1`, recovered by group :math:`n`):
+
+.. math::
+
+   V_k^{t-1} &= \\frac{V_k^t - (1 - Y_k) I_k/\\tau - Y_k V_{reset}}{(1 - Y_k)(1 - 1/\\tau) + \\alpha}
+      && \\text{(Eq. 7, 9)} \\\\
+   X_{k+1} &= (Y_k - H(M_k - V_{th}))/\\beta  && \\text{(Eq. 8, 10)}
+
+The denominator of Eq. 7/9 gets arbitrarily close to zero because :math:`Y` is real-valued, so the inverse
+amplifies rounding error without bound; see ``docs/reversal.md`` for what :mod:`revsnn_jax.strategies` does
+instead to keep gradients exact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from revsnn_jax.surrogate import check_surrogate, heaviside, spike, surrogate_grad
+
+
+@jax.tree_util.register_static
+@dataclasses.dataclass(frozen=True)
+class LIFParams:
+    """Hyperparameters of the plain leaky integrate-and-fire neuron (hard reset), the BPTT baseline.
+
+    Static: hashable, a pytree with no leaves, so it can be passed through ``jax.jit`` as an ordinary argument.
+    """
+
+    tau: float = 2.0
+    v_threshold: float = 1.0
+    v_reset: float = 0.0
+    surrogate: str = "paper"
+    surrogate_width: float = 2.0
+
+    def __post_init__(self):
+        if not self.tau > 0:
+            raise ValueError(f"tau must be > 0, got {self.tau}")
+        check_surrogate(self.surrogate, self.surrogate_width)
+
+
+@jax.tree_util.register_static
+@dataclasses.dataclass(frozen=True)
+class RevLIFParams:
+    """Hyperparameters of the reversible LIF neuron (Eq. 1-6). Static, like :class:`LIFParams`.
+
+    Attributes:
+      tau: membrane time constant :math:`\\tau`.
+      v_threshold: :math:`V_{th}`.
+      v_reset: :math:`V_{reset}`.
+      alpha: :math:`\\alpha`, the weight of :math:`V^{t-1}` kept in :math:`V^t` (paper: 0.1-0.2).
+      beta: :math:`\\beta`, the weight of the passed-through input in :math:`Y`; must be non-zero (the inverse
+        divides by it).
+      groups: :math:`n \\ge 2`, the number of groups along the last axis.
+      surrogate, surrogate_width: see :mod:`revsnn_jax.surrogate`.
+    """
+
+    tau: float = 2.0
+    v_threshold: float = 1.0
+    v_reset: float = 0.0
+    alpha: float = 0.15
+    beta: float = 1.0
+    groups: int = 2
+    surrogate: str = "paper"
+    surrogate_width: float = 2.0
+
+    def __post_init__(self):
+        if not self.tau > 0:
+            raise ValueError(f"tau must be > 0, got {self.tau}")
+        if self.beta == 0:
+            raise ValueError("beta must be non-zero: the inverse (Eq. 8, 10) divides by beta")
+        if isinstance(self.groups, bool) or not isinstance(self.groups, int) or self.groups < 2:
+            raise ValueError(f"groups must be an integer >= 2 (one group cannot be inverted), got {self.groups!r}")
+        check_surrogate(self.surrogate, self.surrogate_width)
+
+
+def check_state(x: jax.Array, v: jax.Array, name_x: str = "x", name_v: str = "v") -> None:
+    """Raises ValueError unless ``x`` and ``v`` are floating arrays of the same shape and dtype."""
+    for name, a in ((name_x, x), (name_v, v)):
+        if not jnp.issubdtype(jnp.result_type(a), jnp.floating):
+            raise ValueError(f"{name} must have a floating dtype, got {jnp.result_type(a)}")
+    if jnp.shape(x) != jnp.shape(v):
+        raise ValueError(f"{name_x} and {name_v} must have the same shape, got {jnp.shape(x)} and {jnp.shape(v)}")
+    if jnp.result_type(x) != jnp.result_type(v):
+        raise ValueError(f"{name_x} and {name_v} must have the same dtype, got {jnp.result_type(x)} and "
+                         f"{jnp.result_type(v)}")
+
+
+def check_groups(p: RevLIFParams, shape: Sequence[int]) -> None:
+    """Raises ValueError unless the last axis of ``shape`` splits into ``p.groups`` equal groups."""
+    if len(shape) == 0:
+        raise ValueError("the reversible neuron needs at least one axis to split into groups, got a scalar")
+    if shape[-1] % p.groups:
+        raise ValueError(f"groups={p.groups} does not divide the last axis ({shape[-1]})")
+
+
+def split_groups(p: RevLIFParams, a: jax.Array) -> list[jax.Array]:
+    return jnp.split(a, p.groups, axis=-1)
+
+
+def merge_groups(parts: Sequence[jax.Array]) -> jax.Array:
+    return jnp.concatenate(parts, axis=-1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Plain LIF
+
+
+def lif_step(p: LIFParams, x: jax.Array, v: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """One step of the plain LIF neuron with hard reset (the baseline).
+
+    .. math::
+
+       M = V^{t-1} + (X^t - V^{t-1})/\\tau, \\quad S = H(M - V_{th}), \\quad V^t = (1 - S) M + S V_{reset}
+
+    Args:
+      p: :class:`LIFParams`.
+      x: input :math:`X^t`, shape ``[..., D]``, floating.
+      v: :math:`V^{t-1}`, same shape and dtype.
+
+    Returns:
+      ``(s, v_next)``: the binary spikes :math:`S` (in ``x.dtype``) and :math:`V^t`.
+    """
+    check_state(x, v)
+    return lif_step_unchecked(p, x, v)
+
+
+def lif_step_unchecked(p: LIFParams, x: jax.Array, v: jax.Array) -> tuple[jax.Array, jax.Array]:
+    m = v + (x - v) / p.tau
+    s = spike(m - p.v_threshold, p.surrogate, p.surrogate_width)
+    return s, (1 - s) * m + s * p.v_reset
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reversible LIF, on lists of groups (the strategies use these directly)
+
+
+class GroupForward(NamedTuple):
+    """What one forward step computes, as lists with one entry per group."""
+
+    m: list[jax.Array]
+    s: list[jax.Array]
+    y: list[jax.Array]
+    v_next: list[jax.Array]
+
+
+def rev_forward_groups(p: RevLIFParams, xg: Sequence[jax.Array], vg: Sequence[jax.Array],
+                       spike_fn=None) -> GroupForward:
+    """Eq. 1-6 for ``n`` groups. ``spike_fn(z)`` defaults to the surrogate spike of ``p``."""
+    if spike_fn is None:
+        spike_fn = lambda z: spike(z, p.surrogate, p.surrogate_width)  # noqa: E731
+    n = p.groups
+    ms, ss, ys, vns = [], [], [], []
+    inp = xg[0]
+    for k in range(n):
+        m = vg[k] + (inp - vg[k]) / p.tau                       # Eq. 1, 4
+        s = spike_fn(m - p.v_threshold)
+        y = s + p.beta * xg[(k + 1) % n]                        # Eq. 2, 5
+        vn = (1 - y) * m + y * p.v_reset + p.alpha * vg[k]      # Eq. 3, 6
+        ms.append(m), ss.append(s), ys.append(y), vns.append(vn)
+        inp = y
+    return GroupForward(ms, ss, ys, vns)
+
+
+def rev_inverse_groups(p: RevLIFParams, yg: Sequence[jax.Array], vng: Sequence[jax.Array],
+                       sg: Sequence[jax.Array] | None = None):
+    """Eq. 7-10 for ``n`` groups. Returns lists ``(x, v_prev, m, s)``.
+
+    With ``sg`` (the stored binary spikes) the spike is taken from it instead of recomputed as
+    :math:`H(M - V_{th})`, which makes :math:`X` independent of errors in the recovered :math:`V`.
+    """
+    n = p.groups
+    xg, vg, mg, s_out = [None] * n, [None] * n, [None] * n, [None] * n
+
+    def one_group(k, inp):
+        y = yg[k]
+        v = (vng[k] - (1 - y) * inp / p.tau - y * p.v_reset) / ((1 - y) * (1 - 1 / p.tau) + p.alpha)  # Eq. 7, 9
+        m = v + (inp - v) / p.tau
+        s = heaviside(m - p.v_threshold) if sg is None else sg[k]
+        vg[k], mg[k], s_out[k] = v, m, s
+        xg[(k + 1) % n] = (y - s) / p.beta                                                   # Eq. 8, 10
+
+    for k in reversed(range(1, n)):   # group k integrates Y_{k-1}, which is known
+        one_group(k, yg[k - 1])
+    one_group(0, xg[0])               # group 1 integrates X_1, recovered by group n just above
+    return xg, vg, mg, s_out
+
+
+def rev_vjp_groups(p: RevLIFParams, mg, yg, gyg, gvng):
+    """Exact VJP of one step (Eq. 1-6) from quantities the inverse already has: M, Y and the cotangents.
+
+    For group :math:`k = n, \\dots, 1` with :math:`a = 1/\\tau`, :math:`s_k = \\sigma'(M_k - V_{th})` and
+    :math:`c_k` the cotangent that group :math:`k+1` sends to its input :math:`Y_k` (:math:`a\\,\\bar M_{k+1}`;
+    zero for :math:`k = n`):
+
+    .. math::
+
+       \\tilde Y_k &= \\bar Y_k + c_k + \\bar V_k^t (V_{reset} - M_k) \\\\
+       \\bar M_k &= \\bar V_k^t (1 - Y_k) + \\tilde Y_k s_k \\\\
+       \\bar V_k^{t-1} &= \\alpha \\bar V_k^t + (1 - a) \\bar M_k \\\\
+       \\bar X_{k+1} &\\mathrel{+}= \\beta \\tilde Y_k, \\qquad \\bar X_1 \\mathrel{+}= a \\bar M_1
+
+    Returns lists ``(gx, gv_prev)``.
+    """
+    n, a = p.groups, 1.0 / p.tau
+    gx = [jnp.zeros_like(g) for g in gyg]
+    gv = [None] * n
+    to_input = 0.0
+    for k in reversed(range(n)):
+        sg = surrogate_grad(mg[k] - p.v_threshold, p.surrogate, p.surrogate_width)
+        gy_total = gyg[k] + to_input + gvng[k] * (p.v_reset - mg[k])
+        gm = gvng[k] * (1 - yg[k]) + gy_total * sg
+        gv[k] = p.alpha * gvng[k] + (1 - a) * gm
+        gx[(k + 1) % n] = gx[(k + 1) % n] + p.beta * gy_total
+        to_input = a * gm
+    gx[0] = gx[0] + to_input
+    return gx, gv
+
+
+def rev_vjp_groups_paper(p: RevLIFParams, mg, gyg):
+    """The paper's Eq. 11-12, as we read them (``groups=2`` only). **Not** the exact gradient.
+
+    .. math::
+
+       \\bar X_1 = \\bar Y_1 \\left(\\tfrac{s_1}{\\tau}(1 + \\tfrac{s_2}{\\tau}) + \\beta\\right), \\qquad
+       \\bar X_2 = \\bar Y_2 (s_2 + \\beta), \\qquad \\bar V^{t-1} = 0
+
+    Eq. 11 is the column sum of :math:`\\partial Y/\\partial X_1` with every path through :math:`V` dropped; the same
+    sum for :math:`X_2` is :math:`\\beta(1 + s_2/\\tau)`, not Eq. 12's :math:`s_2 + \\beta`. The paper gives no rule
+    for the cotangent of :math:`V`, so none flows. Offered to measure the paper's rule, never as a default.
+    """
+    if p.groups != 2:
+        raise ValueError(f"the paper's gradient rule (Eq. 11-12) is defined for groups=2 only, got groups={p.groups}")
+    s1, s2 = (surrogate_grad(m - p.v_threshold, p.surrogate, p.surrogate_width) for m in mg)
+    gx1 = gyg[0] * (s1 / p.tau * (1 + s2 / p.tau) + p.beta)
+    gx2 = gyg[1] * (s2 + p.beta)
+    return [gx1, gx2], [jnp.zeros_like(gx1), jnp.zeros_like(gx2)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reversible LIF, public array API
+
+
+def rev_lif_step(p: RevLIFParams, x: jax.Array, v: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """One step of the reversible LIF neuron (Eq. 1-6; ``groups`` generalises the split).
+
+    Args:
+      p: :class:`RevLIFParams`.
+      x: :math:`X^t`, shape ``[..., D]`` with ``D`` divisible by ``p.groups``, floating.
+      v: :math:`V^{t-1}`, same shape and dtype.
+
+    Returns:
+      ``(y, v_next)``: :math:`Y^t` (Eq. 2, 5) and :math:`V^t` (Eq. 3, 6), shaped like ``x``.
+
+    Examples:
+      >>> p = RevLIFParams()
+      >>> y, v1 = rev_lif_step(p, jnp.ones((4, 8)), jnp.zeros((4, 8)))
+    """
+    check_state(x, v)
+    check_groups(p, jnp.shape(x))
+    f = rev_forward_groups(p, split_groups(p, x), split_groups(p, v))
+    return merge_groups(f.y), merge_groups(f.v_next)
+
+
+def rev_lif_inverse(p: RevLIFParams, y: jax.Array, v_next: jax.Array,
+                    spikes: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+    """Recovers :math:`X^t` and :math:`V^{t-1}` from :math:`Y^t` and :math:`V^t` (Eq. 7-10).
+
+    Exact in exact arithmetic; in floating point the division of Eq. 7/9 amplifies rounding error, and a flipped
+    recomputed spike makes :math:`X` wrong by :math:`1/\\beta` (``docs/reversal.md``). Passing the binary
+    ``spikes`` :math:`S = H(M - V_{th})` of the step (1 bit per neuron) removes the flips.
+
+    Args:
+      p: :class:`RevLIFParams`.
+      y: :math:`Y^t`, shape ``[..., D]``.
+      v_next: :math:`V^t`, same shape and dtype.
+      spikes: optional binary spikes of the step, same shape (any dtype; nonzero means a spike).
+
+    Returns:
+      ``(x, v_prev)``: :math:`X^t` and :math:`V^{t-1}`.
+    """
+    check_state(y, v_next, "y", "v_next")
+    check_groups(p, jnp.shape(y))
+    sg = None
+    if spikes is not None:
+        if jnp.shape(spikes) != jnp.shape(y):
+            raise ValueError(f"spikes must have the shape of y {jnp.shape(y)}, got {jnp.shape(spikes)}")
+        sg = split_groups(p, (jnp.asarray(spikes) != 0).astype(jnp.result_type(y)))
+    xg, vg, _, _ = rev_inverse_groups(p, split_groups(p, y), split_groups(p, v_next), sg)
+    return merge_groups(xg), merge_groups(vg)
+
+
+def rev_lif_step_vjp(p: RevLIFParams, x: jax.Array, v: jax.Array, gy: jax.Array,
+                     gv_next: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The exact VJP of :func:`rev_lif_step` in closed form (see :func:`rev_vjp_groups`).
+
+    Returns:
+      ``(gx, gv)``: cotangents of ``x`` and ``v`` given cotangents ``gy`` of ``y`` and ``gv_next`` of ``v_next``.
+    """
+    check_state(x, v)
+    check_state(gy, gv_next, "gy", "gv_next")
+    check_groups(p, jnp.shape(x))
+    f = rev_forward_groups(p, split_groups(p, x), split_groups(p, v))
+    gx, gv = rev_vjp_groups(p, f.m, f.y, split_groups(p, gy), split_groups(p, gv_next))
+    return merge_groups(gx), merge_groups(gv)

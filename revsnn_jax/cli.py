@@ -3,6 +3,8 @@
 ``revsnn bench neuron-memory``  compiled memory of one neuron layer per strategy, T = 1..32
 ``revsnn bench neuron-grad``    gradient error of each strategy against BPTT (float32 / float64)
 ``revsnn bench neuron-time``    backward FLOPs per step and backward time ratios
+``revsnn bench memory``         compiled memory of one training step of a whole network, per strategy;
+                                ``--grid`` runs the paper's Fig. 5 grid and writes CSV + PNG
 """
 
 from __future__ import annotations
@@ -120,6 +122,92 @@ def cmd_neuron_time(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_memory(args: argparse.Namespace) -> int:
+    from revsnn_jax import bench_models
+    if args.grid:
+        return _memory_grid(args)
+    configs = tuple(args.configs.split(",")) if args.configs else bench_models.NETWORK_CONFIGS
+    out = bench_models.network_memory(args.model, timesteps=args.timesteps, batch_size=args.batch_size,
+                                      configs=configs, input_size=args.input_size, anchor_every=args.anchor_every)
+    if args.peak:
+        for label, r in out["results"].items():
+            r["peak_bytes_in_use"] = bench_models.measure_peak(args.model, label, timesteps=args.timesteps,
+                                                               batch_size=args.batch_size,
+                                                               input_size=args.input_size)
+    meta = _meta(args)
+    if args.out:
+        rows = [{"model": out["model"], "timesteps": out["timesteps"], "batch_size": out["batch_size"],
+                 "config": label, **r} for label, r in out["results"].items()]
+        _write(rows, args.out, f"memory_{args.model}_T{args.timesteps}_B{args.batch_size}", meta)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        base = out["results"].get("bptt", {}).get("temp_bytes")
+        print(f"{args.model}, T={args.timesteps}, batch {args.batch_size}: temp MiB of one training step")
+        for label, r in out["results"].items():
+            ratio = f"  bptt/this = {base / r['temp_bytes']:.1f}x" if base and r["temp_bytes"] else ""
+            print(f"  {label:26s} {r['temp_bytes'] / 2**20:10.0f}{ratio}")
+    return 0
+
+
+def _memory_grid(args: argparse.Namespace) -> int:
+    """Fig. 5: memory vs T for every model of the grid; resumable (rows already in the CSV are kept)."""
+    from revsnn_jax import bench_models
+    out_dir = args.out or "docs/results"
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, "memory_grid.csv")
+    done = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            for r in csv.DictReader(f):
+                done[(r["model"], int(r["timesteps"]), r["config"])] = r
+    fields = ["model", "timesteps", "batch_size", "config", "temp_bytes", "argument_bytes", "output_bytes"]
+    models = args.grid_models.split(",") if args.grid_models else list(bench_models.GRID)
+    todo = [(m, t, c) for m in models for t in bench_models.GRID[m] for c in bench_models.GRID_CONFIGS
+            if (m, t, c) not in done]
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        if not done:
+            writer.writeheader()
+        for i, (m, t, c) in enumerate(todo):
+            r = bench_models.network_memory(m, timesteps=t, batch_size=args.batch_size, configs=(c,))["results"][c]
+            row = {"model": m, "timesteps": t, "batch_size": args.batch_size, "config": c, **r}
+            writer.writerow(row)
+            f.flush()
+            done[(m, t, c)] = row
+            print(f"[{i + 1}/{len(todo)}] {m} T={t} {c}: {r['temp_bytes'] / 2**20:.0f} MiB", file=sys.stderr,
+                  flush=True)
+    _plot_grid(list(done.values()), os.path.join(out_dir, "memory_grid.png"))
+    with open(os.path.join(out_dir, "memory_grid.json"), "w") as f:
+        json.dump({**_meta(args), "unit": "bytes", "what": "XLA temp bytes of one training step (loss, gradients, "
+                   "SGD update), CIFAR input 32x32x3"}, f, indent=1)
+    print(f"wrote {path} and memory_grid.png")
+    return 0
+
+
+def _plot_grid(rows: list[dict], path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    fig, axes = plt.subplots(2, (len(models) + 1) // 2, figsize=(4 * ((len(models) + 1) // 2), 7), squeeze=False)
+    for ax, m in zip(axes.ravel(), models):
+        for c in dict.fromkeys(r["config"] for r in rows):
+            pts = sorted((int(r["timesteps"]), int(r["temp_bytes"]) / 2**30) for r in rows
+                         if r["model"] == m and r["config"] == c)
+            if pts:
+                ax.plot(*zip(*pts), marker="o", ms=3, label=c)
+        ax.set_title(m)
+        ax.set_xlabel("timesteps T")
+        ax.set_ylabel("GiB (XLA temp)")
+        ax.grid(alpha=0.3)
+    axes.ravel()[0].legend(fontsize=8)
+    fig.suptitle("Memory of one training step, batch 128, 32x32 input (cf. paper Fig. 5)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="revsnn", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -156,6 +244,24 @@ def build_parser() -> argparse.ArgumentParser:
     neuron(p)
     p.add_argument("--repeats", type=int, default=20)
     p.set_defaults(func=cmd_neuron_time)
+
+    from revsnn_jax.bench_models import NETWORK_CONFIGS
+    from revsnn_jax.nn.models import MODELS
+    p = bench_sub.add_parser("memory", help="compiled memory of one whole-network training step per strategy")
+    p.add_argument("--model", default="vgg19", help=f"one of: {', '.join(MODELS)}")
+    p.add_argument("--timesteps", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--input-size", type=int, default=32, help="height and width of the (square) input")
+    p.add_argument("--configs", default=None, help=f"comma-separated subset of: {', '.join(NETWORK_CONFIGS)}")
+    p.add_argument("--anchor-every", type=int, default=None, help="steps between kept potentials (default sqrt(T))")
+    p.add_argument("--peak", action="store_true", help="also run one real step per config and report the device's "
+                   "peak_bytes_in_use (GPU; null on CPU)")
+    p.add_argument("--grid", action="store_true", help="the Fig. 5 grid: VGG-11..19 x T=1..20, ResNet-19..101 x "
+                   "T=1,2,4,6,8,10 (resumable; writes memory_grid.csv/png into --out, default docs/results)")
+    p.add_argument("--grid-models", default=None, help="comma-separated subset of the grid's models")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--out", default=None, help="also write CSV and JSON into this folder")
+    p.set_defaults(func=cmd_memory)
     return parser
 
 

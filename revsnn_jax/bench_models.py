@@ -1,0 +1,95 @@
+"""Whole-network measurements: compiled memory of one full training step (loss, gradients, optimizer update).
+
+``temp_bytes`` is XLA's compiled memory analysis of the jitted training step: deterministic and available on
+CPU, so memory is measured without running anything. On a GPU, :func:`measure_peak` also runs one real step in a
+fresh process per configuration and reads the device's ``peak_bytes_in_use``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from revsnn_jax import nn, train
+from revsnn_jax.bench import memory_stats
+
+NETWORK_CONFIGS = ("bptt", "checkpoint", "reversible", "inverse_grad", "reversible+low_memory",
+                   "inverse_grad+low_memory")
+_RESNET_T = (1, 2, 4, 6, 8, 10)   # every other T: a ResNet-101 compile takes minutes on 2 CPU cores
+GRID = {"vgg19": range(1, 21), "vgg11": range(1, 21), "resnet19": _RESNET_T, "vgg13": range(1, 21),
+        "vgg16": range(1, 21), "resnet34": _RESNET_T, "resnet50": _RESNET_T, "resnet101": _RESNET_T}
+GRID_CONFIGS = ("bptt", "inverse_grad", "inverse_grad+low_memory")
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    strategy: str
+    low_memory: bool = False
+
+    @classmethod
+    def parse(cls, label: str) -> "NetworkConfig":
+        strategy, _, option = label.partition("+")
+        if strategy not in nn.STRATEGIES or option not in ("", "low_memory") or \
+                (option and strategy not in ("reversible", "inverse_grad")):
+            raise ValueError(f"unknown configuration {label!r}; valid: {', '.join(NETWORK_CONFIGS)}")
+        return cls(strategy, option == "low_memory")
+
+
+def _shapes(tree):
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), tree)
+
+
+def train_step_for(model_name: str, config: NetworkConfig, *, timesteps: int, batch_size: int, input_size: int = 32,
+                   channels: int = 3, num_classes: int = 10, anchor_every: int | None = None,
+                   neuron: nn.NeuronSpec = nn.NeuronSpec()):
+    """``(jitted train step, its abstract arguments)`` for one configuration (SGD with momentum)."""
+    model = nn.create_model(model_name, num_classes=num_classes, in_channels=channels, neuron=neuron)
+    graphdef, params, batch_stats = nn.split(model)
+    images = jax.ShapeDtypeStruct((batch_size, input_size, input_size, channels), jnp.float32)
+    nn.check_inputs(model, images, timesteps, "direct", model_name)
+    optimizer = optax.sgd(0.1, momentum=0.9)
+    step = train.make_train_step(graphdef, optimizer, timesteps=timesteps, strategy=config.strategy,
+                                 anchor_every=anchor_every, low_memory=config.low_memory)
+    args = (_shapes(params), _shapes(batch_stats), jax.eval_shape(optimizer.init, params), images,
+            jax.ShapeDtypeStruct((batch_size,), jnp.int32))
+    return jax.jit(step, donate_argnums=(0, 1, 2)), args, (model, optimizer)
+
+
+def network_memory(model_name: str, *, timesteps: int, batch_size: int, configs: Sequence[str] = NETWORK_CONFIGS,
+                   input_size: int = 32, anchor_every: int | None = None) -> dict:
+    """Compiled memory of one training step per configuration, as the ``revsnn bench memory`` JSON object."""
+    results = {}
+    for label in configs:
+        step, args, _ = train_step_for(model_name, NetworkConfig.parse(label), timesteps=timesteps,
+                                       batch_size=batch_size, input_size=input_size, anchor_every=anchor_every)
+        results[label] = memory_stats(step.lower(*args).compile())
+    return {"model": model_name, "timesteps": timesteps, "batch_size": batch_size,
+            "input_shape": [input_size, input_size, 3], "results": results}
+
+
+def measure_peak(model_name: str, label: str, *, timesteps: int, batch_size: int, input_size: int = 32) -> int | None:
+    """Device ``peak_bytes_in_use`` after one real training step, measured in a fresh process (the counter never
+    resets). ``None`` where the backend reports no memory statistics (CPU)."""
+    code = ("import json,sys; from revsnn_jax.bench_models import _peak_in_this_process as f; "
+            f"print(json.dumps(f({model_name!r}, {label!r}, {timesteps}, {batch_size}, {input_size})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _peak_in_this_process(model_name, label, timesteps, batch_size, input_size):
+    step, args, (model, optimizer) = train_step_for(model_name, NetworkConfig.parse(label), timesteps=timesteps,
+                                                    batch_size=batch_size, input_size=input_size)
+    _, params, batch_stats = nn.split(model)
+    key = jax.random.key(0)
+    images = jax.random.normal(key, args[3].shape, jnp.float32)
+    labels = jax.random.randint(key, args[4].shape, 0, 10)
+    jax.block_until_ready(step(params, batch_stats, optimizer.init(params), images, labels))
+    stats = jax.devices()[0].memory_stats()
+    return None if not stats else int(stats.get("peak_bytes_in_use", 0))

@@ -1,0 +1,35 @@
+"""Model registry: every variant is a ``partial`` of one class per family."""
+
+from __future__ import annotations
+
+import functools
+
+from flax import nnx
+
+from revsnn_jax.nn.layers import NeuronSpec
+from revsnn_jax.nn.resnet import BasicBlock, Bottleneck, SpikingResNet
+from revsnn_jax.nn.vgg import VGG_CFGS, SpikingVGG
+
+MODELS = {
+    "vgg11": functools.partial(SpikingVGG, VGG_CFGS[11]),
+    "vgg13": functools.partial(SpikingVGG, VGG_CFGS[13]),
+    "vgg16": functools.partial(SpikingVGG, VGG_CFGS[16]),
+    "vgg19": functools.partial(SpikingVGG, VGG_CFGS[19]),
+    "resnet18": functools.partial(SpikingResNet, BasicBlock, (2, 2, 2, 2), (64, 128, 256, 512)),
+    "resnet19": functools.partial(SpikingResNet, BasicBlock, (3, 3, 2), (128, 256, 512)),   # tdBN (Zheng 2021)
+    "resnet34": functools.partial(SpikingResNet, BasicBlock, (3, 4, 6, 3), (64, 128, 256, 512)),
+    "resnet50": functools.partial(SpikingResNet, Bottleneck, (3, 4, 6, 3), (64, 128, 256, 512)),
+    "resnet101": functools.partial(SpikingResNet, Bottleneck, (3, 4, 23, 3), (64, 128, 256, 512)),
+    # Small models: for 8x8 digits and for tests.
+    "vgg_digits": functools.partial(SpikingVGG, (32, 32, "M", 64, 64, "M")),
+    "vgg_tiny": functools.partial(SpikingVGG, (8, "M", 16, "M")),
+    "resnet_tiny": functools.partial(SpikingResNet, BasicBlock, (1, 1), (8, 16)),
+}
+
+
+def create_model(name: str, *, num_classes: int = 10, in_channels: int = 3, neuron: NeuronSpec = NeuronSpec(),
+                 seed: int = 0) -> nnx.Module:
+    """Builds a registered model. Raises ValueError for an unknown name (listing the valid ones)."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
+    return MODELS[name](num_classes=num_classes, in_channels=in_channels, neuron=neuron, rngs=nnx.Rngs(seed))

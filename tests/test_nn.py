@@ -1,0 +1,153 @@
+"""Whole networks: model structure, the time loop's strategies against BPTT, memory growth, clear errors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from revsnn_jax import LIFParams, RevLIFParams, nn, train
+from revsnn_jax import bench
+from revsnn_jax.bench_models import NetworkConfig, train_step_for
+from revsnn_jax.nn import network
+
+CONFIGS = ("checkpoint", "reversible", "inverse_grad", "reversible+low_memory", "inverse_grad+low_memory")
+
+
+def model_and_data(name, dtype=jnp.float32, encoding="direct", timesteps=8, batch=4, seed=0, neuron=nn.NeuronSpec()):
+    graphdef, params, stats = nn.split(nn.create_model(name, neuron=neuron, seed=seed))
+    params = jax.tree.map(lambda a: a.astype(dtype), params)
+    stats = jax.tree.map(lambda a: a.astype(dtype), stats)
+    shape = (batch, 8, 8, 3) if encoding == "direct" else (timesteps, batch, 8, 8, 3)
+    inputs = jax.random.normal(jax.random.key(seed + 1), shape, dtype)
+    labels = jnp.arange(batch) % 10
+    return graphdef, params, stats, inputs, labels
+
+
+def gradients(label, graphdef, params, stats, inputs, labels, timesteps=8, encoding="direct", anchor_every=None):
+    cfg = NetworkConfig.parse(label)
+
+    def loss(params, inputs):
+        logits, _ = network.forward(graphdef, params, stats, inputs, timesteps=timesteps, strategy=cfg.strategy,
+                                    encoding=encoding, anchor_every=anchor_every, low_memory=cfg.low_memory)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+    return jax.jit(jax.grad(loss, (0, 1)))(params, inputs)
+
+
+def test_registry_and_unknown_model():
+    assert {"vgg11", "vgg13", "vgg16", "vgg19", "resnet18", "resnet19", "resnet34", "resnet50",
+            "resnet101"} <= set(nn.MODELS)
+    with pytest.raises(ValueError, match="unknown model 'vgg12'; valid models: vgg11, vgg13"):
+        nn.create_model("vgg12")
+
+
+def test_parameter_tree_and_output_shapes():
+    model = nn.create_model("vgg_tiny", num_classes=7)
+    _, params, stats = nn.split(model)
+    kernels = [a.shape for a in jax.tree.leaves(params) if a.ndim == 4]
+    assert kernels == [(3, 3, 3, 8), (3, 3, 8, 16)]
+    assert len(jax.tree.leaves(stats)) == 4                      # mean and var of two BatchNorms
+    graphdef, params, stats = nn.split(model)
+    logits, step_stats = network.forward(graphdef, params, stats, jnp.ones((2, 8, 8, 3)), timesteps=3)
+    assert logits.shape == (2, 7)
+    assert [m.shape for m, _ in step_stats] == [(3, 8), (3, 16)]
+    resnet = nn.create_model("resnet_tiny")
+    g, p, s = nn.split(resnet)
+    logits, step_stats = network.forward(g, p, s, jnp.ones((5, 2, 8, 8, 3)), timesteps=5, encoding="frames")
+    assert logits.shape == (2, 10)
+    assert len(step_stats) == len(resnet.batchnorms()) == 6
+
+
+@pytest.mark.parametrize("name", ["vgg_tiny", "resnet_tiny"])
+def test_float32_network_gradients_match_bptt(name):
+    data = model_and_data(name)
+    ref = gradients("bptt", *data)
+    for label in CONFIGS:
+        err = bench.gradient_error(gradients(label, *data)[0], ref[0])
+        assert err["cosine"] >= 0.9999, (label, err)
+        assert err["relative_error"] <= 1e-3, (label, err)
+        assert err["relative_error"] <= 1e-5, (label, err)     # measured ~1e-7; catch regressions
+
+
+@pytest.mark.parametrize("name", ["vgg_tiny", "resnet_tiny"])
+@pytest.mark.parametrize("encoding", ["direct", "frames"])
+def test_float64_network_gradients_match_bptt(x64, name, encoding):
+    data = model_and_data(name, jnp.float64, encoding, timesteps=7)
+    ref = gradients("bptt", *data, timesteps=7, encoding=encoding)
+    for label in CONFIGS:
+        for anchor_every in (None, 2, 7):
+            got = gradients(label, *data, timesteps=7, encoding=encoding, anchor_every=anchor_every)
+            assert bench.gradient_error(got, ref)["relative_error"] <= 1e-8, (label, anchor_every)
+
+
+def test_training_step_updates_running_statistics_and_learns():
+    graphdef, params, stats, inputs, labels = model_and_data("vgg_tiny", batch=8)
+    optimizer = optax.adam(1e-2)
+    step = jax.jit(train.make_train_step(graphdef, optimizer, timesteps=4, strategy="inverse_grad"))
+    opt_state = optimizer.init(params)
+    losses = []
+    new_stats = stats
+    for _ in range(15):
+        params, new_stats, opt_state, metrics = step(params, new_stats, opt_state, inputs, labels)
+        losses.append(float(metrics["loss"]))
+    assert losses[-1] < 0.5 * losses[0]
+    moved = [float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(new_stats), jax.tree.leaves(stats))]
+    assert min(moved) > 0
+    # Evaluation uses the running statistics: same logits for a batch and for one of its images alone.
+    full, _ = network.forward(graphdef, params, new_stats, inputs, timesteps=4, train=False)
+    one, _ = network.forward(graphdef, params, new_stats, inputs[:1], timesteps=4, train=False)
+    np.testing.assert_allclose(full[:1], one, rtol=1e-4, atol=1e-5)
+
+
+def test_reversible_memory_grows_slowly_with_t():
+    """Acceptance: VGG-11, batch 32, the reversible strategy's temp bytes at T=32 are at most 2x those at T=4."""
+    def temp(t, label):
+        step, args, _ = train_step_for("vgg11", NetworkConfig.parse(label), timesteps=t, batch_size=32)
+        return bench.memory_stats(step.lower(*args).compile())["temp_bytes"]
+
+    t4, t32 = temp(4, "inverse_grad"), temp(32, "inverse_grad")
+    assert t32 <= 2 * t4, (t4, t32)
+    assert temp(32, "bptt") >= 5 * t32
+
+
+@pytest.mark.slow
+def test_vgg19_memory_ratio_at_paper_scale():
+    """Acceptance: VGG-19, T=20, batch 128: bptt / best reversible >= 10 (compile only, ~1 minute)."""
+    def temp(label):
+        step, args, _ = train_step_for("vgg19", NetworkConfig.parse(label), timesteps=20, batch_size=128)
+        return bench.memory_stats(step.lower(*args).compile())["temp_bytes"]
+
+    assert temp("bptt") / temp("inverse_grad+low_memory") >= 10
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: nn.create_model("vgg_tiny", neuron=nn.NeuronSpec("rev", RevLIFParams(groups=3))),
+     r"groups=3 does not divide the width of conv1 \(8\)"),
+    (lambda: nn.NeuronSpec("izhikevich"), "unknown neuron 'izhikevich'; valid neurons: rev, lif"),
+    (lambda: nn.NeuronSpec("lif", RevLIFParams()), "neuron 'lif' takes LIFParams"),
+    (lambda: nn.check_inputs(nn.create_model("vgg_tiny"), jnp.ones((2, 6, 6, 3)), 4, "direct", "vgg_tiny"),
+     "vgg_tiny downsamples by 4: input height and width must be multiples of 4, got 6x6"),
+    (lambda: nn.check_inputs(nn.create_model("vgg_tiny"), jnp.ones((2, 8, 8, 1)), 4, "direct"),
+     "takes 3 input channels, got 1"),
+    (lambda: nn.check_inputs(nn.create_model("vgg_tiny"), jnp.ones((3, 2, 8, 8, 3)), 4, "frames"),
+     "event frames have 3 timesteps but timesteps=4"),
+    (lambda: nn.check_inputs(nn.create_model("vgg_tiny"), jnp.ones((2, 8, 8, 3)), 4, "frames"),
+     r"encoding='frames' takes inputs \[T, B, H, W, C\]"),
+    (lambda: NetworkConfig.parse("bptt+low_memory"), "unknown configuration 'bptt\\+low_memory'"),
+])
+def test_bad_input_raises_value_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_unknown_strategy_and_lif_with_reversible_strategy_raise():
+    graphdef, params, stats, inputs, _ = model_and_data("vgg_tiny")
+    with pytest.raises(ValueError, match="unknown strategy 'adjoint'; valid strategies: bptt, checkpoint"):
+        network.forward(graphdef, params, stats, inputs, timesteps=2, strategy="adjoint")
+    lif = nn.NeuronSpec("lif", LIFParams())
+    graphdef, params, stats, inputs, _ = model_and_data("vgg_tiny", neuron=lif)
+    with pytest.raises(ValueError, match="strategy 'inverse_grad' needs the reversible neuron; this model uses lif"):
+        network.forward(graphdef, params, stats, inputs, timesteps=2, strategy="inverse_grad")
+    logits, _ = network.forward(graphdef, params, stats, inputs, timesteps=2, strategy="checkpoint")
+    assert logits.shape == (4, 10)

@@ -48,8 +48,10 @@ def _shapes(tree):
 
 def train_step_for(model_name: str, config: NetworkConfig, *, timesteps: int, batch_size: int, input_size: int = 32,
                    channels: int = 3, num_classes: int = 10, anchor_every: int | None = None,
-                   neuron: nn.NeuronSpec = nn.NeuronSpec()):
-    """``(jitted train step, its abstract arguments)`` for one configuration (SGD with momentum)."""
+                   neuron: nn.NeuronSpec = nn.NeuronSpec(), donate: bool = True):
+    """``(jitted train step, its abstract arguments, (model, optimizer))`` for one configuration (SGD+momentum).
+
+    ``donate=False`` keeps the state buffers valid after a call, for timing the same state repeatedly."""
     model = nn.create_model(model_name, num_classes=num_classes, in_channels=channels, neuron=neuron)
     graphdef, params, batch_stats = nn.split(model)
     images = jax.ShapeDtypeStruct((batch_size, input_size, input_size, channels), jnp.float32)
@@ -59,7 +61,7 @@ def train_step_for(model_name: str, config: NetworkConfig, *, timesteps: int, ba
                                  anchor_every=anchor_every, low_memory=config.low_memory)
     args = (_shapes(params), _shapes(batch_stats), jax.eval_shape(optimizer.init, params), images,
             jax.ShapeDtypeStruct((batch_size,), jnp.int32))
-    return jax.jit(step, donate_argnums=(0, 1, 2)), args, (model, optimizer)
+    return jax.jit(step, donate_argnums=(0, 1, 2) if donate else ()), args, (model, optimizer)
 
 
 def network_memory(model_name: str, *, timesteps: int, batch_size: int, configs: Sequence[str] = NETWORK_CONFIGS,
@@ -93,3 +95,58 @@ def _peak_in_this_process(model_name, label, timesteps, batch_size, input_size):
     jax.block_until_ready(step(params, batch_stats, optimizer.init(params), images, labels))
     stats = jax.devices()[0].memory_stats()
     return None if not stats else int(stats.get("peak_bytes_in_use", 0))
+
+
+def _real_batch(args, seed: int = 0):
+    key = jax.random.key(seed)
+    images = jax.random.normal(key, args[3].shape, jnp.float32)
+    labels = jax.random.randint(jax.random.fold_in(key, 1), args[4].shape, 0, 10)
+    return images, labels
+
+
+def network_gradient_error(model_name: str, *, timesteps: int, batch_size: int, input_size: int = 32,
+                           configs: Sequence[str] = NETWORK_CONFIGS[1:]) -> dict[str, dict[str, float]]:
+    """Parameter gradients of each configuration against ``bptt`` (float32, BatchNorm in training mode)."""
+    from revsnn_jax.bench import gradient_error
+    from revsnn_jax.nn import network
+
+    model = nn.create_model(model_name)
+    graphdef, params, batch_stats = nn.split(model)
+    images = jax.random.normal(jax.random.key(0), (batch_size, input_size, input_size, 3), jnp.float32)
+    labels = jnp.arange(batch_size) % 10
+
+    def grads(label):
+        cfg = NetworkConfig.parse(label)
+
+        def loss(params):
+            logits, _ = network.forward(graphdef, params, batch_stats, images, timesteps=timesteps,
+                                        strategy=cfg.strategy, low_memory=cfg.low_memory)
+            return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+        return jax.jit(jax.grad(loss))(params)
+
+    reference = grads("bptt")
+    return {label: gradient_error(grads(label), reference) for label in configs}
+
+
+def network_step_times(model_name: str, *, timesteps: int, batch_size: int, input_size: int = 32,
+                       configs: Sequence[str] = NETWORK_CONFIGS, repeats: int = 5, warmup: int = 1) -> dict:
+    """Median wall time of one training step per configuration, interleaved in one process (ratios only)."""
+    import statistics
+    import time
+
+    runs = {}
+    for label in configs:
+        step, args, (model, optimizer) = train_step_for(model_name, NetworkConfig.parse(label),
+                                                        timesteps=timesteps, batch_size=batch_size,
+                                                        input_size=input_size, donate=False)
+        _, params, batch_stats = nn.split(model)
+        runs[label] = (step, (params, batch_stats, optimizer.init(params), *_real_batch(args)))
+    samples = {label: [] for label in runs}
+    for r in range(warmup + repeats):
+        for label, (step, state) in runs.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(step(*state))
+            if r >= warmup:
+                samples[label].append(time.perf_counter() - t0)
+    return {label: statistics.median(s) for label, s in samples.items()}

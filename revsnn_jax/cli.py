@@ -150,6 +150,27 @@ def cmd_memory(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_network_check(args: argparse.Namespace) -> int:
+    """Gradient error of every strategy against bptt, and training-step time ratios, on one whole network."""
+    from revsnn_jax import bench_models
+    errors = bench_models.network_gradient_error(args.model, timesteps=args.timesteps, batch_size=args.batch_size,
+                                                 input_size=args.input_size)
+    times = bench_models.network_step_times(args.model, timesteps=args.timesteps, batch_size=args.batch_size,
+                                            input_size=args.input_size, repeats=args.repeats)
+    rows = [{"model": args.model, "timesteps": args.timesteps, "batch_size": args.batch_size, "config": label,
+             "relative_error": float(f"{errors[label]['relative_error']:.3e}") if label in errors else 0.0,
+             "cosine": round(errors[label]["cosine"], 9) if label in errors else 1.0,
+             "step_time_vs_bptt": round(t / times["bptt"], 3)} for label, t in times.items()]
+    meta = {**_meta(args), "what": "float32 parameter gradients vs bptt (BatchNorm in training mode) and median "
+            "training-step time relative to bptt, interleaved in one run"}
+    _write(rows, args.out, f"network_check_{args.model}_T{args.timesteps}_B{args.batch_size}", meta)
+    if args.json:
+        print(json.dumps({**meta, "rows": rows}))
+    else:
+        print(_table(rows, ["config", "relative_error", "cosine", "step_time_vs_bptt"]))
+    return 0
+
+
 def _memory_grid(args: argparse.Namespace) -> int:
     """Fig. 5: memory vs T for every model of the grid; resumable (rows already in the CSV are kept)."""
     from revsnn_jax import bench_models
@@ -262,6 +283,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", default=None, help="also write CSV and JSON into this folder")
     p.set_defaults(func=cmd_memory)
+
+    p = bench_sub.add_parser("network-check", help="whole-network gradient error vs bptt and step-time ratios")
+    p.add_argument("--model", default="vgg11", help=f"one of: {', '.join(MODELS)}")
+    p.add_argument("--timesteps", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--input-size", type=int, default=32)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--out", default=None, help="also write CSV and JSON into this folder")
+    p.set_defaults(func=cmd_network_check)
     return parser
 
 

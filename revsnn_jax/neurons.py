@@ -286,6 +286,11 @@ def rev_lif_step(p: RevLIFParams, x: jax.Array, v: jax.Array) -> tuple[jax.Array
     """
     check_state(x, v)
     check_groups(p, jnp.shape(x))
+    return rev_lif_step_unchecked(p, x, v)
+
+
+def rev_lif_step_unchecked(p: RevLIFParams, x: jax.Array, v: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """:func:`rev_lif_step` without the input checks (for loops that checked once)."""
     f = rev_forward_groups(p, split_groups(p, x), split_groups(p, v))
     return merge_groups(f.y), merge_groups(f.v_next)
 

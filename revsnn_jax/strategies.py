@@ -103,7 +103,7 @@ def run_neuron(p: LIFParams | RevLIFParams, xs: jax.Array, v0: jax.Array, strate
         if strategy == "inverse_grad_paper" and p.groups != 2:
             raise ValueError(f"the paper's gradient rule (Eq. 11-12) is defined for groups=2 only, got "
                              f"groups={p.groups}")
-        step = lambda v, x: _rev_step(p, x, v)[::-1]  # noqa: E731
+        step = lambda v, x: neurons.rev_lif_step_unchecked(p, x, v)[::-1]  # noqa: E731
     else:
         raise ValueError(f"p must be LIFParams or RevLIFParams, got {type(p).__name__}")
 
@@ -115,11 +115,6 @@ def run_neuron(p: LIFParams | RevLIFParams, xs: jax.Array, v0: jax.Array, strate
         return ys, v_last
     cfg = _Reversal(p, strategy, v_recovery, anchor_every)
     return _reversible_scan(cfg, xs, v0)
-
-
-def _rev_step(p: RevLIFParams, x, v):
-    f = neurons.rev_forward_groups(p, neurons.split_groups(p, x), neurons.split_groups(p, v))
-    return neurons.merge_groups(f.y), neurons.merge_groups(f.v_next)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,7 +196,7 @@ def local_vjp(p: RevLIFParams, strategy: str, vg, xg, yg, mg, gy, gv):
     ``(gx, gv_prev)``.
     """
     if strategy == "reversible":
-        _, vjp = jax.vjp(lambda x, v: _rev_step(p, x, v), neurons.merge_groups(xg), neurons.merge_groups(vg))
+        _, vjp = jax.vjp(lambda x, v: neurons.rev_lif_step_unchecked(p, x, v), neurons.merge_groups(xg), neurons.merge_groups(vg))
         return vjp((gy, gv))
     if strategy == "inverse_grad":
         gx, gvp = neurons.rev_vjp_groups(p, mg, yg, neurons.split_groups(p, gy), neurons.split_groups(p, gv))

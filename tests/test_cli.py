@@ -28,3 +28,29 @@ def test_bad_flag_values_exit_with_a_message(capsys):
     assert "positive integers" in capsys.readouterr().err
     assert cli.main(["bench", "neuron-grad", "--groups", "3", "--width", "16", "--timesteps", "2"]) == 2
     assert "groups=3 does not divide the last axis (16)" in capsys.readouterr().err
+
+
+def test_bench_memory_json_has_the_documented_shape(capsys):
+    assert cli.main(["bench", "memory", "--model", "vgg_tiny", "--timesteps", "3", "--batch-size", "2",
+                     "--input-size", "8", "--configs", "bptt,inverse_grad+low_memory", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["model"] == "vgg_tiny" and out["timesteps"] == 3 and out["batch_size"] == 2
+    assert out["input_shape"] == [8, 8, 3]
+    assert set(out["results"]) == {"bptt", "inverse_grad+low_memory"}
+    assert set(out["results"]["bptt"]) == {"temp_bytes", "argument_bytes", "output_bytes"}
+    assert out["results"]["bptt"]["temp_bytes"] > 0
+
+
+def test_bench_memory_errors_name_the_problem(capsys):
+    assert cli.main(["bench", "memory", "--model", "vgg12", "--timesteps", "2"]) == 2
+    assert "unknown model 'vgg12'; valid models: vgg11" in capsys.readouterr().err
+    assert cli.main(["bench", "memory", "--model", "vgg11", "--timesteps", "2", "--input-size", "8"]) == 2
+    assert "downsamples by 32" in capsys.readouterr().err
+
+
+def test_bench_network_check_table(capsys, tmp_path):
+    assert cli.main(["bench", "network-check", "--model", "vgg_tiny", "--timesteps", "2", "--batch-size", "2",
+                     "--input-size", "8", "--repeats", "1", "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "inverse_grad+low_memory" in text and "step_time_vs_bptt" in text
+    assert (tmp_path / "network_check_vgg_tiny_T2_B2.csv").exists()

@@ -91,18 +91,13 @@ class Neuron(nnx.Module):
             return neurons.lif_step_unchecked(self.spec.params, x, v)
         if closed_form:
             return rev_lif_step_closed_form(self.spec.params, x, v)
-        return _rev_step(self.spec.params, x, v)
-
-
-def _rev_step(p: RevLIFParams, x, v):
-    f = neurons.rev_forward_groups(p, neurons.split_groups(p, x), neurons.split_groups(p, v))
-    return neurons.merge_groups(f.y), neurons.merge_groups(f.v_next)
+        return neurons.rev_lif_step_unchecked(self.spec.params, x, v)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def rev_lif_step_closed_form(p: RevLIFParams, x, v):
     """:func:`revsnn_jax.neurons.rev_lif_step` whose VJP is the closed form (``inverse_grad`` inside a network)."""
-    return _rev_step(p, x, v)
+    return neurons.rev_lif_step_unchecked(p, x, v)
 
 
 def _closed_form_fwd(p, x, v):

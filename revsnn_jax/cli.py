@@ -222,6 +222,8 @@ def _plot_grid(rows: list[dict], path: str) -> None:
         ax.set_xlabel("timesteps T")
         ax.set_ylabel("GiB (XLA temp)")
         ax.grid(alpha=0.3)
+    for ax in axes.ravel()[len(models):]:
+        ax.set_visible(False)
     axes.ravel()[0].legend(fontsize=8)
     fig.suptitle("Memory of one training step, batch 128, 32x32 input (cf. paper Fig. 5)")
     fig.tight_layout()

@@ -86,8 +86,9 @@ def forward(graphdef, params, batch_stats, inputs, *, timesteps: int, strategy: 
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; valid strategies: {', '.join(STRATEGIES)}")
     mode, closed_form = _LOOP[strategy]
+    model = nnx.merge(graphdef, params, batch_stats)
+    check_inputs(model, inputs, timesteps, encoding, type(model).__name__)
     if strategy in ("reversible", "inverse_grad"):
-        model = nnx.merge(graphdef, params, batch_stats)
         kinds = {n.spec.kind for _, n in nnx.iter_graph(model) if hasattr(n, "spec")}
         if kinds != {"rev"}:
             raise ValueError(f"strategy {strategy!r} needs the reversible neuron; this model uses "

@@ -150,3 +150,79 @@ def network_step_times(model_name: str, *, timesteps: int, batch_size: int, inpu
             if r >= warmup:
                 samples[label].append(time.perf_counter() - t0)
     return {label: statistics.median(s) for label, s in samples.items()}
+
+
+TIME_CONFIGS = ("bptt", "checkpoint", "reversible", "inverse_grad")
+TIME_GRID = {"vgg11": (4, 6, 8), "vgg13": (4, 6, 8), "vgg16": (4, 6, 8), "vgg19": (4, 6, 8)}
+
+
+def network_phase_times(model_name: str, *, timesteps: int, batch_size: int, input_size: int = 32,
+                        configs: Sequence[str] = TIME_CONFIGS, repeats: int = 5, warmup: int = 1) -> dict:
+    """Forward and backward time of one training iteration per configuration, interleaved (medians).
+
+    The forward is ``jax.vjp`` of the loss (it stores what the strategy keeps); the backward applies the returned
+    VJP to the loss cotangent: two separately jitted programs, so the two phases are timed apart. Also reports
+    per-timestep FLOPs (XLA cost analysis) of one network step's VJP (what the reversible strategies' backward
+    runs once per step, its forward recompute included) and of one step's forward."""
+    import statistics
+    import time
+
+    from revsnn_jax.nn import network
+
+    model = nn.create_model(model_name)
+    graphdef, params, batch_stats = nn.split(model)
+    images = jax.random.normal(jax.random.key(0), (batch_size, input_size, input_size, 3), jnp.float32)
+    nn.check_inputs(model, images, timesteps, "direct", model_name)
+    labels = jnp.arange(batch_size) % 10
+    one = jnp.ones((), jnp.float32)
+    runs = {}
+    for label in configs:
+        cfg = NetworkConfig.parse(label)
+
+        def loss(params, cfg=cfg):
+            logits, _ = network.forward(graphdef, params, batch_stats, images, timesteps=timesteps,
+                                        strategy=cfg.strategy, low_memory=cfg.low_memory)
+            return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+        fwd = jax.jit(lambda p, loss=loss: jax.vjp(loss, p))
+        bwd = jax.jit(lambda vjp_fn, ct: vjp_fn(ct))
+        _, vjp_fn = jax.block_until_ready(fwd(params))
+        jax.block_until_ready(bwd(vjp_fn, one))
+        runs[label] = (fwd, bwd)
+    samples = {label: {"forward_s": [], "backward_s": []} for label in runs}
+    for r in range(warmup + repeats):
+        for label, (fwd, bwd) in runs.items():
+            t0 = time.perf_counter()
+            _, vjp_fn = jax.block_until_ready(fwd(params))
+            t1 = time.perf_counter()
+            jax.block_until_ready(bwd(vjp_fn, one))
+            t2 = time.perf_counter()
+            del vjp_fn
+            if r >= warmup:
+                samples[label]["forward_s"].append(t1 - t0)
+                samples[label]["backward_s"].append(t2 - t1)
+    out = {label: {k: statistics.median(v) for k, v in s.items()} for label, s in samples.items()}
+    step_flops = _step_vjp_flops(graphdef, params, batch_stats, images)
+    for label in out:
+        out[label].update(step_flops.get(NetworkConfig.parse(label).strategy, {}))
+    return out
+
+
+def _step_vjp_flops(graphdef, params, batch_stats, images) -> dict:
+    """FLOPs of one network step's forward and of its VJP, with the neuron differentiated by autodiff
+    (``reversible``, ``bptt``) or by the closed form (``inverse_grad``)."""
+    from revsnn_jax.bench import flops
+    from revsnn_jax.nn import network
+
+    vs = network.initial_potentials(graphdef, params, batch_stats, images)
+    out = {}
+    for strategy, closed_form in (("reversible", False), ("inverse_grad", True)):
+        step = network._step_fn(graphdef, True, closed_form)
+        fwd = lambda p, v, step=step: step(p, batch_stats, images, v)[0]   # noqa: E731
+        primal = jax.eval_shape(fwd, params, vs)
+        cts = jax.tree.map(lambda s: jnp.ones(s.shape, s.dtype), primal)
+        vjp = jax.jit(lambda p, v, ct, fwd=fwd: jax.vjp(fwd, p, v)[1](ct))
+        out[strategy] = {"step_vjp_flops": flops(vjp.lower(params, vs, cts).compile()),
+                         "step_forward_flops": flops(jax.jit(fwd).lower(params, vs).compile())}
+    out["bptt"] = dict(out["reversible"])
+    return out

@@ -1,10 +1,14 @@
 """The ``revsnn`` command.
 
+``revsnn train``                trains a spiking network (default: offline digits, reversible neuron, inverse_grad)
+``revsnn plot WORKDIR``         loss/accuracy curves of a run as PNG
 ``revsnn bench neuron-memory``  compiled memory of one neuron layer per strategy, T = 1..32
 ``revsnn bench neuron-grad``    gradient error of each strategy against BPTT (float32 / float64)
 ``revsnn bench neuron-time``    backward FLOPs per step and backward time ratios
 ``revsnn bench memory``         compiled memory of one training step of a whole network, per strategy;
                                 ``--grid`` runs the paper's Fig. 5 grid and writes CSV + PNG
+``revsnn bench time``           forward/backward time ratios and per-step FLOPs of a whole network per strategy;
+                                ``--grid`` runs the Fig. 6 grid (VGG-11..19 x T=4,6,8) and writes CSV + PNG
 """
 
 from __future__ import annotations
@@ -150,6 +154,106 @@ def cmd_memory(args: argparse.Namespace) -> int:
     return 0
 
 
+def time_rows(model: str, timesteps: int, batch_size: int, repeats: int, seconds: bool) -> list[dict]:
+    """One row per strategy: time ratios (and absolute seconds where ``seconds``) plus per-step FLOPs."""
+    from revsnn_jax import bench_models
+    res = bench_models.network_phase_times(model, timesteps=timesteps, batch_size=batch_size, repeats=repeats)
+    step = {label: r["forward_s"] + r["backward_s"] for label, r in res.items()}
+    rows = []
+    for label, r in res.items():
+        row = {"model": model, "timesteps": timesteps, "batch_size": batch_size, "config": label,
+               "forward_vs_bptt": round(r["forward_s"] / res["bptt"]["forward_s"], 3),
+               "backward_vs_bptt": round(r["backward_s"] / res["bptt"]["backward_s"], 3),
+               "backward_vs_reversible": round(r["backward_s"] / res["reversible"]["backward_s"], 3),
+               "step_vs_bptt": round(step[label] / step["bptt"], 3),
+               "step_vjp_flops": int(r["step_vjp_flops"]), "step_forward_flops": int(r["step_forward_flops"])}
+        if seconds:
+            row.update(forward_s=round(r["forward_s"], 5), backward_s=round(r["backward_s"], 5))
+        rows.append(row)
+    return rows
+
+
+def cmd_time(args: argparse.Namespace) -> int:
+    import jax
+    seconds = jax.default_backend() != "cpu"   # CPU seconds are not comparable across machines: ratios only
+    if args.grid:
+        return _time_grid(args, seconds)
+    rows = time_rows(args.model, args.timesteps, args.batch_size, args.repeats, seconds)
+    meta = {**_meta(args), "what": TIME_WHAT, "repeats": args.repeats}
+    _write(rows, args.out, f"time_{args.model}_T{args.timesteps}_B{args.batch_size}", meta)
+    if args.json:
+        print(json.dumps({**meta, "model": args.model, "timesteps": args.timesteps, "batch_size": args.batch_size,
+                          "rows": rows}))
+    else:
+        print(f"{args.model}, T={args.timesteps}, batch {args.batch_size} ({meta['backend']})")
+        print(_table(rows, [c for c in rows[0] if c not in ("model", "timesteps", "batch_size")]))
+    return 0
+
+
+TIME_WHAT = ("median forward (jax.vjp of the loss) and backward (the VJP applied) time of one iteration per "
+             "strategy, interleaved in one run; ratios against bptt and reversible; step = forward + backward. "
+             "FLOPs (XLA cost analysis) of one network step's VJP (its forward recompute included) and forward")
+
+
+def _time_grid(args: argparse.Namespace, seconds: bool) -> int:
+    """Fig. 6 counterpart: time ratios for VGG-11/13/16/19 x T=4,6,8 (resumable, like the memory grid)."""
+    from revsnn_jax import bench_models
+    out_dir = args.out or "docs/results"
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, "time_grid.csv")
+    rows = []
+    if os.path.exists(path):
+        with open(path) as f:
+            rows = list(csv.DictReader(f))
+    done = {(r["model"], int(r["timesteps"])) for r in rows}
+    models = args.grid_models.split(",") if args.grid_models else list(bench_models.TIME_GRID)
+    todo = [(m, t) for m in models for t in bench_models.TIME_GRID[m] if (m, t) not in done]
+    for i, (m, t) in enumerate(todo):
+        new = time_rows(m, t, args.batch_size, args.repeats, seconds)
+        rows += [{k: str(v) for k, v in r.items()} for r in new]
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        ig = next(r for r in new if r["config"] == "inverse_grad")
+        print(f"[{i + 1}/{len(todo)}] {m} T={t}: inverse_grad backward {ig['backward_vs_reversible']}x "
+              f"reversible, step {ig['step_vs_bptt']}x bptt", file=sys.stderr, flush=True)
+    _plot_time_grid(rows, os.path.join(out_dir, "time_grid.png"), args.batch_size)
+    with open(os.path.join(out_dir, "time_grid.json"), "w") as f:
+        json.dump({**_meta(args), "batch_size": args.batch_size, "repeats": args.repeats, "what": TIME_WHAT},
+                  f, indent=1)
+        f.write("\n")
+    print(f"wrote {path} and time_grid.png")
+    return 0
+
+
+def _plot_time_grid(rows: list[dict], path: str, batch_size: int) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (ax_b, ax_s) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for i, m in enumerate(dict.fromkeys(r["model"] for r in rows)):
+        for c, ls in (("reversible", "--"), ("inverse_grad", "-")):
+            pts = sorted((int(r["timesteps"]), float(r["backward_vs_reversible"]), float(r["step_vs_bptt"]))
+                         for r in rows if r["model"] == m and r["config"] == c)
+            t, b, s = zip(*pts)
+            if c == "inverse_grad":
+                ax_b.plot(t, b, color=f"C{i}", marker="o", label=m)
+            ax_s.plot(t, s, color=f"C{i}", ls=ls, marker="o", label=f"{m} {c}")
+    ax_b.axhline(1.0, color="k", lw=0.8)
+    ax_b.set_title("inverse_grad backward time / reversible")
+    ax_s.axhline(1.0, color="k", lw=0.8)
+    ax_s.set_title("training-step time (fwd+bwd) / bptt")
+    for ax in (ax_b, ax_s):
+        ax.set_xlabel("timesteps T")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Whole-network time ratios, batch {batch_size} (cf. paper Fig. 6)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def cmd_network_check(args: argparse.Namespace) -> int:
     """Gradient error of every strategy against bptt, and training-step time ratios, on one whole network."""
     from revsnn_jax import bench_models
@@ -231,10 +335,174 @@ def _plot_grid(rows: list[dict], path: str) -> None:
     plt.close(fig)
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from revsnn_jax import train
+    values = train_config_values(args)
+    if args.dry_run:
+        result = train.dry_run(train.TrainConfig(**values))
+        if args.json:
+            print(json.dumps(result))
+        else:
+            print(f"{result['model']} on {result['dataset']}, T={result['timesteps']}, {result['strategy']}, batch "
+                  f"{result['batch_size']}: one training step compiles; XLA temp "
+                  f"{result['temp_bytes'] / 2**20:.1f} MiB, {result['parameters']:,} parameters")
+        return 0
+    result = train.train_and_evaluate(train.TrainConfig(**values), args.workdir or _default_workdir(values),
+                                      resume=getattr(args, "resume", False), progress=not args.no_progress)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"test accuracy {result['test_accuracy']:.4f} (train {result['train_accuracy']:.4f}) after "
+              f"{result['epochs']} epochs, {result['wall_seconds']:.0f} s; metrics in {result['workdir']}")
+    return 0
+
+
+def train_config_values(args: argparse.Namespace) -> dict:
+    """TrainConfig fields: its defaults, then ``--config FILE``'s ``get_config()``, then flags given explicitly."""
+    import dataclasses
+    from revsnn_jax.train import TrainConfig
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {}
+    if getattr(args, "config", None):
+        values.update(load_config_file(args.config, fields))
+    values.update({k: v for k, v in vars(args).items() if k in fields})
+    return values
+
+
+def load_config_file(path: str, fields: set[str]) -> dict:
+    """``get_config()`` of a Python config file (see ``experiments/``), checked against TrainConfig's fields."""
+    import importlib.util
+    if not os.path.isfile(path):
+        raise ValueError(f"config file {path!r} does not exist")
+    spec = importlib.util.spec_from_file_location("_revsnn_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise ValueError(f"config file {path!r} has no get_config() function")
+    values = dict(module.get_config())
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise ValueError(f"config file {path!r} sets unknown fields {', '.join(unknown)}; valid fields: "
+                         f"{', '.join(sorted(fields))}")
+    return values
+
+
+def _default_workdir(values: dict) -> str:
+    from revsnn_jax.train import TrainConfig
+    cfg = TrainConfig(**values).resolved()
+    return os.path.join("runs", f"{cfg.dataset}-{cfg.model}-{cfg.strategy}-T{cfg.timesteps}-seed{cfg.seed}")
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from revsnn_jax.train import read_metrics
+    records = read_metrics(args.workdir)
+    if not records:
+        raise ValueError(f"{args.workdir}/metrics.jsonl is empty")
+    out = args.out or os.path.join(args.workdir, "curves.png")
+    plot_curves({args.label or os.path.basename(os.path.normpath(args.workdir)): records}, out)
+    print(f"wrote {out}")
+    return 0
+
+
+def plot_curves(runs: dict[str, list[dict]], path: str, title: str | None = None) -> None:
+    """Loss and accuracy per epoch (train dashed, test solid) of one or more runs, as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for i, (label, records) in enumerate(runs.items()):
+        epochs = [r["epoch"] for r in records]
+        color = f"C{i}"
+        for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+            ax.plot(epochs, [r[f"train_{key}"] for r in records], color=color, ls="--", label=f"{label} train")
+            ax.plot(epochs, [r[f"test_{key}"] for r in records], color=color, label=f"{label} test")
+    for ax, name in ((ax_loss, "cross-entropy loss"), (ax_acc, "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+    ax_loss.set_yscale("log")
+    ax_acc.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def add_train_parser(sub) -> None:
+    """``revsnn train``: every flag defaults to TrainConfig (SUPPRESS keeps "not given" apart from a default, so
+    a ``--config`` file's values are overridden only by flags actually given)."""
+    from revsnn_jax import data, train
+    from revsnn_jax.nn import MODELS, STRATEGIES
+    d = train.TrainConfig()
+    p = sub.add_parser("train", help="train a spiking network", argument_default=argparse.SUPPRESS, description=(
+                           "Train a spiking network with one of the gradient strategies. With no flags: the "
+                           "offline digits dataset (scikit-learn), vgg_digits, T=4, reversible neuron, "
+                           "inverse_grad. Progress goes to stderr; --json prints the final summary on stdout."))
+    g = p.add_argument_group("run")
+    g.add_argument("--config", help="a Python file whose get_config() returns TrainConfig fields (flags given "
+                   "here override it); see experiments/")
+    g.add_argument("--workdir", default=None, help="checkpoints, metrics.jsonl and config.json go here "
+                   "(default: runs/DATASET-MODEL-STRATEGY-T<T>-seed<SEED>)")
+    g.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --workdir")
+    g.add_argument("--seed", type=int, help=f"model init, data order and augmentation (default {d.seed})")
+    g.add_argument("--json", action="store_true", default=False, help="print the final summary as one JSON object")
+    g.add_argument("--no-progress", action="store_true", default=False, help="no progress bar")
+    g.add_argument("--dry-run", action="store_true", default=False, help="build the model and compile one "
+                   "training step (no data, no training); print its compiled memory")
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", choices=data.DATASETS, help=f"(default {d.dataset})")
+    g.add_argument("--data-dir", dest="data_dir", help="tfds data_dir holding prepared CIFAR (array_record)")
+    g.add_argument("--batch-size", dest="batch_size", type=int, help="global batch size, divisible by the number "
+                   "of devices (default per dataset: " + _per_dataset("batch_size") + ")")
+    g.add_argument("--augment", action=argparse.BooleanOptionalAction, help="random crop + flip (default: on for "
+                   "CIFAR, off for digits)")
+    g = p.add_argument_group("model")
+    g.add_argument("--model", help=f"one of: {', '.join(MODELS)} (default per dataset: " + _per_dataset("model")
+                   + ")")
+    g.add_argument("--timesteps", type=int, help=f"T (default {d.timesteps})")
+    g.add_argument("--strategy", choices=STRATEGIES, help=f"gradient strategy (default {d.strategy})")
+    g.add_argument("--anchor-every", dest="anchor_every", type=int, help="steps between stored potentials for "
+                   "reversible/inverse_grad (default ceil(sqrt(T)))")
+    g.add_argument("--low-memory", dest="low_memory", action="store_true", help="recompute segments instead of "
+                   "buffering them (less memory, more time)")
+    g.add_argument("--bn-momentum", dest="bn_momentum", type=float, help=f"(default {d.bn_momentum})")
+    g = p.add_argument_group("neuron")
+    g.add_argument("--neuron", choices=train.NEURONS, help=f"rev: reversible LIF, lif: plain LIF (default "
+                   f"{d.neuron})")
+    g.add_argument("--tau", type=float, help=f"(default {d.tau})")
+    g.add_argument("--v-threshold", dest="v_threshold", type=float, help=f"(default {d.v_threshold})")
+    g.add_argument("--alpha", type=float, help=f"reversible neuron's alpha (default {d.alpha})")
+    g.add_argument("--beta", type=float, help=f"reversible neuron's beta (default {d.beta})")
+    g.add_argument("--groups", type=int, help=f"reversible neuron's groups (default {d.groups})")
+    g.add_argument("--surrogate", choices=("paper", "atan", "sigmoid"), help=f"(default {d.surrogate})")
+    g = p.add_argument_group("optimizer")
+    g.add_argument("--optimizer", choices=train.OPTIMIZERS, help=f"cosine learning-rate schedule either way "
+                   f"(default {d.optimizer})")
+    g.add_argument("--learning-rate", "--lr", dest="learning_rate", type=float, help="peak learning rate "
+                   "(default sgd 0.1, adamw 1e-3)")
+    g.add_argument("--momentum", type=float, help=f"SGD momentum (default {d.momentum})")
+    g.add_argument("--weight-decay", dest="weight_decay", type=float, help="decoupled (default sgd 5e-4, "
+                   "adamw 1e-4)")
+    g.add_argument("--epochs", type=int, help="(default per dataset: " + _per_dataset("epochs") + ")")
+    p.set_defaults(func=cmd_train)
+
+
+def _per_dataset(field: str) -> str:
+    from revsnn_jax.train import DATASET_DEFAULTS
+    return ", ".join(f"{k} {v[field]}" for k, v in DATASET_DEFAULTS.items())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="revsnn", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+    add_train_parser(sub)
+    p = sub.add_parser("plot", help="loss/accuracy curves of a training run as PNG")
+    p.add_argument("workdir", help="a --workdir of revsnn train (reads its metrics.jsonl)")
+    p.add_argument("--out", default=None, help="PNG path (default WORKDIR/curves.png)")
+    p.add_argument("--label", default=None, help="legend label (default: the workdir's name)")
+    p.set_defaults(func=cmd_plot)
     bench = sub.add_parser("bench", help="benchmarks (memory, gradient error, time)")
     bench_sub = bench.add_subparsers(dest="what", required=True)
 
@@ -285,6 +553,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", default=None, help="also write CSV and JSON into this folder")
     p.set_defaults(func=cmd_memory)
+
+    p = bench_sub.add_parser("time", help="forward/backward time ratios and per-step FLOPs of a whole network")
+    p.add_argument("--model", default="vgg11", help=f"one of: {', '.join(MODELS)}")
+    p.add_argument("--timesteps", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--repeats", type=int, default=5, help="timed repeats per strategy (after one warm-up)")
+    p.add_argument("--grid", action="store_true", help="the Fig. 6 grid: VGG-11/13/16/19 x T=4,6,8 (resumable; "
+                   "writes time_grid.csv/png/json into --out, default docs/results)")
+    p.add_argument("--grid-models", default=None, help="comma-separated subset of the grid's models")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--out", default=None, help="also write CSV and JSON into this folder")
+    p.set_defaults(func=cmd_time)
 
     p = bench_sub.add_parser("network-check", help="whole-network gradient error vs bptt and step-time ratios")
     p.add_argument("--model", default="vgg11", help=f"one of: {', '.join(MODELS)}")

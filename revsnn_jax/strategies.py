@@ -196,7 +196,8 @@ def local_vjp(p: RevLIFParams, strategy: str, vg, xg, yg, mg, gy, gv):
     ``(gx, gv_prev)``.
     """
     if strategy == "reversible":
-        _, vjp = jax.vjp(lambda x, v: neurons.rev_lif_step_unchecked(p, x, v), neurons.merge_groups(xg), neurons.merge_groups(vg))
+        _, vjp = jax.vjp(lambda x, v: neurons.rev_lif_step_unchecked(p, x, v), neurons.merge_groups(xg),
+                         neurons.merge_groups(vg))
         return vjp((gy, gv))
     if strategy == "inverse_grad":
         gx, gvp = neurons.rev_vjp_groups(p, mg, yg, neurons.split_groups(p, gy), neurons.split_groups(p, gv))

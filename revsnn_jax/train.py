@@ -1,12 +1,131 @@
-"""Training steps: loss on logits averaged over T, gradients by the chosen strategy, an optax update."""
+"""Training: loss on logits averaged over T, gradients by the chosen strategy, optax updates, data parallel.
+
+:func:`train_and_evaluate` is the whole job behind ``revsnn train``: it loads the data, builds the model,
+trains for ``config.epochs`` epochs with a checkpoint after each, evaluates on the test split every epoch, and
+appends one JSON line per epoch to ``WORKDIR/metrics.jsonl``.
+
+Data parallel: one jitted step over a 1-D device mesh with axis ``"data"``; the batch is sharded along it
+(``NamedSharding(mesh, P("data"))``), params and optimizer state are replicated, and XLA inserts the gradient
+all-reduce. The same code runs on 1 or N devices; on several hosts call ``jax.distributed.initialize()`` first
+and every process loads its own slice of each global batch (see :func:`shard_batch`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
+import sys
+import time
+from typing import Callable
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from revsnn_jax.nn import network
+from revsnn_jax import checkpoints, data
+from revsnn_jax.neurons import LIFParams, RevLIFParams
+from revsnn_jax.nn import MODELS, STRATEGIES, NeuronSpec, create_model, network, split
+
+OPTIMIZERS = ("sgd", "adamw")
+NEURONS = ("rev", "lif")
+# Per-dataset defaults for the fields left as None in TrainConfig.
+DATASET_DEFAULTS = {
+    "digits": {"model": "vgg_digits", "epochs": 30, "batch_size": 64},
+    "cifar10": {"model": "resnet18", "epochs": 200, "batch_size": 128},
+    "cifar100": {"model": "resnet18", "epochs": 200, "batch_size": 128},
+}
+OPTIMIZER_DEFAULTS = {"sgd": {"learning_rate": 0.1, "weight_decay": 5e-4},
+                      "adamw": {"learning_rate": 1e-3, "weight_decay": 1e-4}}
+# Fields that may differ when resuming: they change neither the model nor the arithmetic of training
+# (every strategy computes the same gradients).
+RESUMABLE_CHANGES = ("data_dir", "strategy", "anchor_every", "low_memory")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run. ``None`` means "the default for this dataset / optimizer"."""
+
+    dataset: str = "digits"
+    model: str | None = None
+    timesteps: int = 4
+    strategy: str = "inverse_grad"
+    anchor_every: int | None = None
+    low_memory: bool = False
+    neuron: str = "rev"
+    tau: float = 2.0
+    v_threshold: float = 1.0
+    alpha: float = 0.15
+    beta: float = 1.0
+    groups: int = 2
+    surrogate: str = "paper"
+    optimizer: str = "sgd"
+    learning_rate: float | None = None
+    momentum: float = 0.9
+    weight_decay: float | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    augment: bool | None = None
+    bn_momentum: float = 0.9
+    seed: int = 0
+    data_dir: str | None = None
+
+    def resolved(self) -> "TrainConfig":
+        """Checks names and fills the per-dataset and per-optimizer defaults. Raises ValueError on bad input."""
+        _check_choice("dataset", self.dataset, data.DATASETS)
+        _check_choice("strategy", self.strategy, STRATEGIES)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("neuron", self.neuron, NEURONS)
+        fill = {k: v for k, v in {**DATASET_DEFAULTS[self.dataset], **OPTIMIZER_DEFAULTS[self.optimizer]}.items()
+                if getattr(self, k) is None}
+        cfg = dataclasses.replace(self, **fill)
+        _check_choice("model", cfg.model, MODELS)
+        for name in ("timesteps", "epochs", "batch_size"):
+            if getattr(cfg, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+        if cfg.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be > 0, got {cfg.learning_rate}")
+        if cfg.strategy in ("reversible", "inverse_grad") and cfg.neuron != "rev":
+            raise ValueError(f"strategy {cfg.strategy!r} needs the reversible neuron (--neuron rev); "
+                             "use bptt or checkpoint with --neuron lif")
+        cfg.neuron_spec()   # validates the neuron's parameters
+        return cfg
+
+    def neuron_spec(self) -> NeuronSpec:
+        if self.neuron == "lif":
+            return NeuronSpec("lif", LIFParams(tau=self.tau, v_threshold=self.v_threshold, surrogate=self.surrogate))
+        return NeuronSpec("rev", RevLIFParams(tau=self.tau, v_threshold=self.v_threshold, alpha=self.alpha,
+                                              beta=self.beta, groups=self.groups, surrogate=self.surrogate))
+
+
+def _check_choice(what: str, value, valid) -> None:
+    if value not in valid:
+        plural = what[:-1] + "ies" if what.endswith("y") else what + "s"
+        raise ValueError(f"unknown {what} {value!r}; valid {plural}: {', '.join(valid)}")
+
+
+def make_optimizer(cfg: TrainConfig, total_steps: int) -> optax.GradientTransformation:
+    """SGD with momentum (decoupled weight decay) or AdamW, both with a cosine learning-rate schedule."""
+    schedule = optax.cosine_decay_schedule(cfg.learning_rate, decay_steps=max(total_steps, 1))
+    if cfg.optimizer == "sgd":
+        return optax.chain(optax.add_decayed_weights(cfg.weight_decay),
+                           optax.sgd(schedule, momentum=cfg.momentum or None))
+    return optax.adamw(schedule, weight_decay=cfg.weight_decay)
+
+
+def loss_and_grads(graphdef, params, batch_stats, inputs, labels, *, timesteps: int, strategy: str,
+                   encoding: str = "direct", anchor_every: int | None = None, low_memory: bool = False):
+    """``((loss, (logits, per-step BN statistics)), parameter gradients)`` of the mean cross-entropy."""
+
+    def loss_fn(params):
+        logits, stats = network.forward(graphdef, params, batch_stats, inputs, timesteps=timesteps,
+                                        strategy=strategy, train=True, encoding=encoding,
+                                        anchor_every=anchor_every, low_memory=low_memory)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean(), (logits, stats)
+
+    return jax.value_and_grad(loss_fn, has_aux=True)(params)
 
 
 def make_train_step(graphdef, optimizer: optax.GradientTransformation, *, timesteps: int, strategy: str,
@@ -16,14 +135,9 @@ def make_train_step(graphdef, optimizer: optax.GradientTransformation, *, timest
     metrics)``; jit it once (with ``donate_argnums=(0, 1, 2)``)."""
 
     def train_step(params, batch_stats, opt_state, inputs, labels):
-        def loss_fn(params):
-            logits, stats = network.forward(graphdef, params, batch_stats, inputs, timesteps=timesteps,
-                                            strategy=strategy, train=True, encoding=encoding,
-                                            anchor_every=anchor_every, low_memory=low_memory)
-            loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-            return loss, (logits, stats)
-
-        (loss, (logits, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        (loss, (logits, stats)), grads = loss_and_grads(
+            graphdef, params, batch_stats, inputs, labels, timesteps=timesteps, strategy=strategy,
+            encoding=encoding, anchor_every=anchor_every, low_memory=low_memory)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         batch_stats = network.update_batch_stats(graphdef, params, batch_stats, stats, bn_momentum)
@@ -31,3 +145,249 @@ def make_train_step(graphdef, optimizer: optax.GradientTransformation, *, timest
         return params, batch_stats, opt_state, metrics
 
     return train_step
+
+
+def make_eval_step(graphdef, *, timesteps: int, encoding: str = "direct"):
+    """A pure ``eval_step(params, batch_stats, inputs, labels, mask) -> {loss_sum, correct, count}`` (running
+    BatchNorm statistics; rows with ``mask == 0`` are padding and not counted)."""
+
+    def eval_step(params, batch_stats, inputs, labels, mask):
+        logits, _ = network.forward(graphdef, params, batch_stats, inputs, timesteps=timesteps, strategy="bptt",
+                                    train=False, encoding=encoding)
+        loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+        return {"loss_sum": jnp.sum(loss * mask), "correct": jnp.sum((jnp.argmax(logits, -1) == labels) * mask),
+                "count": jnp.sum(mask)}
+
+    return eval_step
+
+
+# --- data parallel -------------------------------------------------------------------------------------------
+
+def data_mesh(devices=None) -> Mesh:
+    """A 1-D mesh with axis ``"data"`` over ``devices`` (default: all devices of all processes)."""
+    return Mesh(np.asarray(jax.devices() if devices is None else devices), ("data",))
+
+
+def check_batch_size(batch_size: int, mesh: Mesh) -> None:
+    n = mesh.devices.size
+    if batch_size % n:
+        raise ValueError(f"batch size {batch_size} is not divisible by the number of devices ({n}); "
+                         f"use a multiple of {n}")
+
+
+def replicate(tree, mesh: Mesh):
+    """``tree`` copied to every device of ``mesh``."""
+    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+
+
+def shard_batch(mesh: Mesh, *arrays: np.ndarray):
+    """Global arrays from this process's rows of each global batch, sharded along the ``data`` axis.
+
+    With one process the rows are the whole batch; with several, process ``i`` passes the full global batch and
+    only its ``i``-th slice is used (each process runs the same data pipeline, so every slice is known)."""
+    sharding = NamedSharding(mesh, PartitionSpec("data"))
+    count, index = jax.process_count(), jax.process_index()
+    out = []
+    for a in arrays:
+        rows = a.shape[0] // count
+        out.append(jax.make_array_from_process_local_data(sharding, a[index * rows:(index + 1) * rows], a.shape))
+    return out
+
+
+def jit_steps(graphdef, optimizer, cfg: TrainConfig, mesh: Mesh):
+    """The jitted train and eval steps with data-parallel shardings (outputs replicated)."""
+    replicated = NamedSharding(mesh, PartitionSpec())
+    train_step = make_train_step(graphdef, optimizer, timesteps=cfg.timesteps, strategy=cfg.strategy,
+                                 anchor_every=cfg.anchor_every, low_memory=cfg.low_memory,
+                                 bn_momentum=cfg.bn_momentum)
+    eval_step = make_eval_step(graphdef, timesteps=cfg.timesteps)
+    return (jax.jit(train_step, donate_argnums=(0, 1, 2), out_shardings=replicated),
+            jax.jit(eval_step, out_shardings=replicated))
+
+
+# --- the job -------------------------------------------------------------------------------------------------
+
+def build(cfg: TrainConfig, ds: data.Dataset, mesh: Mesh):
+    """``(graphdef, initial state replicated on mesh, optimizer, steps per epoch)`` of a resolved config.
+
+    The state is ``{"params", "batch_stats", "opt_state", "step"}``: what a checkpoint holds."""
+    steps_per_epoch = data.steps_per_epoch(len(ds.train_labels), cfg.batch_size)
+    if steps_per_epoch == 0:
+        raise ValueError(f"batch size {cfg.batch_size} is larger than the training set ({len(ds.train_labels)})")
+    model = create_model(cfg.model, num_classes=ds.num_classes, in_channels=ds.input_shape[-1],
+                         neuron=cfg.neuron_spec(), seed=cfg.seed)
+    network.check_inputs(model, jax.ShapeDtypeStruct((cfg.batch_size, *ds.input_shape), jnp.float32),
+                         cfg.timesteps, "direct", cfg.model)
+    graphdef, params, batch_stats = split(model)
+    optimizer = make_optimizer(cfg, steps_per_epoch * cfg.epochs)
+    state = replicate({"params": params, "batch_stats": batch_stats, "opt_state": optimizer.init(params),
+                       "step": jnp.zeros((), jnp.int32)}, mesh)
+    return graphdef, state, optimizer, steps_per_epoch
+
+
+def dry_run(config: TrainConfig) -> dict:
+    """Builds the model and compiles (does not run) one training step at the config's batch size, without loading
+    data: checks a config end to end and reports XLA's compiled memory of the step (bytes)."""
+    cfg = config.resolved()
+    (h, w, c), num_classes = data.SHAPES[cfg.dataset]
+    mesh = data_mesh()
+    check_batch_size(cfg.batch_size, mesh)
+    model = create_model(cfg.model, num_classes=num_classes, in_channels=c, neuron=cfg.neuron_spec(),
+                         seed=cfg.seed)
+    images = jax.ShapeDtypeStruct((cfg.batch_size, h, w, c), jnp.float32)
+    network.check_inputs(model, images, cfg.timesteps, "direct", cfg.model)
+    graphdef, params, batch_stats = split(model)
+    optimizer = make_optimizer(cfg, 1)
+    train_step, _ = jit_steps(graphdef, optimizer, cfg, mesh)
+    shapes = lambda t: jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), t)   # noqa: E731
+    compiled = train_step.lower(shapes(params), shapes(batch_stats), jax.eval_shape(optimizer.init, params), images,
+                                jax.ShapeDtypeStruct((cfg.batch_size,), jnp.int32)).compile()
+    mem = compiled.memory_analysis()
+    return {"model": cfg.model, "dataset": cfg.dataset, "timesteps": cfg.timesteps, "strategy": cfg.strategy,
+            "batch_size": cfg.batch_size, "temp_bytes": int(mem.temp_size_in_bytes),
+            "argument_bytes": int(mem.argument_size_in_bytes), "output_bytes": int(mem.output_size_in_bytes),
+            "parameters": int(sum(a.size for a in jax.tree.leaves(params)))}
+
+
+def train_and_evaluate(config: TrainConfig, workdir: str, *, resume: bool = False, progress: bool = True,
+                       on_step: Callable[[int, dict], None] | None = None, log=None) -> dict:
+    """Trains ``config`` in ``workdir`` and returns the final summary (also the last line of ``metrics.jsonl``).
+
+    ``resume=True`` continues from the newest checkpoint in ``workdir`` (or starts fresh if there is none).
+    Without it, a workdir that already holds a checkpoint is an error, and so is resuming a checkpoint made with
+    a different configuration (only :data:`RESUMABLE_CHANGES` may differ); nothing is overwritten in either case.
+    ``on_step(step, metrics)`` is called after every training step with that step's metrics as device arrays.
+    Per-epoch summaries go to ``log`` (default ``sys.stderr``); the progress bar shows only on a terminal.
+    """
+    cfg = config.resolved()
+    log = sys.stderr if log is None else log   # looked up per call: sys.stderr may be replaced (tests, notebooks)
+    meta = checkpoints.latest_meta(workdir)
+    _check_workdir(cfg, workdir, meta, resume)
+    ds = data.load(cfg.dataset, cfg.data_dir)
+    mesh = data_mesh()
+    check_batch_size(cfg.batch_size, mesh)
+    graphdef, state, optimizer, steps_per_epoch = build(cfg, ds, mesh)
+    start_epoch = 0
+    if meta is not None:
+        state, meta = checkpoints.restore(workdir, state)
+        start_epoch = meta["epochs_done"]
+        _truncate_metrics(workdir, start_epoch)
+        print(f"resuming {workdir} after epoch {start_epoch}", file=log)
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        json.dump(dataclasses.asdict(cfg), f, indent=1)
+    train_step, eval_step = jit_steps(graphdef, optimizer, cfg, mesh)
+    augment = ds.augment if cfg.augment is None else cfg.augment
+    saver = checkpoints.Saver(workdir)
+    started = time.perf_counter()
+    record = _last_record(workdir) if start_epoch >= cfg.epochs else None
+    try:
+        for epoch in range(start_epoch, cfg.epochs):
+            t0 = time.perf_counter()
+            batches = data.train_batches(ds, cfg.batch_size, cfg.seed, epoch, augment)
+            state, train_metrics = _train_epoch(state, batches, train_step, mesh, steps_per_epoch, epoch, cfg,
+                                                progress, on_step)
+            seconds = time.perf_counter() - t0
+            test = evaluate(eval_step, state, ds.test_images, ds.test_labels, cfg.batch_size, mesh)
+            record = {"epoch": epoch + 1, "step": int(state["step"]), **train_metrics,
+                      "test_loss": test["loss"], "test_accuracy": test["accuracy"],
+                      "epoch_seconds": round(seconds, 3),
+                      "images_per_second": round(steps_per_epoch * cfg.batch_size / seconds, 1)}
+            # Metrics first: a run killed before its checkpoint lands drops this line again on resume.
+            with open(os.path.join(workdir, "metrics.jsonl"), "a") as f:
+                f.write(json.dumps(record) + "\n")
+            saver.save(epoch + 1, state, {"config": dataclasses.asdict(cfg), "epochs_done": epoch + 1})
+            print(f"epoch {epoch + 1}/{cfg.epochs}: train loss {record['train_loss']:.4f} "
+                  f"acc {record['train_accuracy']:.4f} | test loss {record['test_loss']:.4f} "
+                  f"acc {record['test_accuracy']:.4f} | {record['images_per_second']:.0f} img/s", file=log)
+    finally:
+        saver.close()
+    if record is None:
+        raise ValueError(f"{workdir} has a finished checkpoint but no metrics.jsonl to report from")
+    return {"test_accuracy": record["test_accuracy"], "train_accuracy": record["train_accuracy"],
+            "test_loss": record["test_loss"], "train_loss": record["train_loss"], "epochs": cfg.epochs,
+            "strategy": cfg.strategy, "model": cfg.model, "dataset": cfg.dataset, "timesteps": cfg.timesteps,
+            "seed": cfg.seed, "devices": int(mesh.devices.size),
+            "wall_seconds": round(time.perf_counter() - started, 2), "workdir": workdir}
+
+
+def _train_epoch(state, batches, train_step, mesh, steps, epoch, cfg, progress, on_step):
+    from tqdm.auto import tqdm
+    # disable=None: a bar on a terminal only (logs get the one-line epoch summary instead).
+    bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", leave=False,
+               disable=None if progress else True, file=sys.stderr, dynamic_ncols=True)
+    sums = {"loss": 0.0, "accuracy": 0.0}
+    pending = []
+    t0 = time.perf_counter()
+    for i, (images, labels) in enumerate(batches):
+        images, labels = shard_batch(mesh, images, labels.astype(np.int32))
+        params, batch_stats, opt_state, metrics = train_step(state["params"], state["batch_stats"],
+                                                             state["opt_state"], images, labels)
+        state = {"params": params, "batch_stats": batch_stats, "opt_state": opt_state, "step": state["step"] + 1}
+        if on_step is not None:
+            on_step(epoch * steps + i + 1, metrics)
+        pending.append(metrics)
+        if len(pending) == 10 or i + 1 == steps:   # sync with the device only every 10 steps
+            host = jax.device_get(pending)
+            for m in host:
+                sums["loss"] += float(m["loss"])
+                sums["accuracy"] += float(m["accuracy"])
+            bar.update(len(pending))
+            bar.set_postfix(loss=f"{float(host[-1]['loss']):.3f}", acc=f"{float(host[-1]['accuracy']):.3f}",
+                            img_s=f"{(i + 1) * cfg.batch_size / (time.perf_counter() - t0):.0f}")
+            pending = []
+    bar.close()
+    return state, {"train_loss": round(sums["loss"] / steps, 6), "train_accuracy": round(sums["accuracy"] / steps, 6)}
+
+
+def evaluate(eval_step, state, images, labels, batch_size: int, mesh: Mesh) -> dict:
+    """Mean loss and accuracy over every example of ``images``/``labels``."""
+    totals = {"loss_sum": 0.0, "correct": 0.0, "count": 0.0}
+    for x, y, mask in data.eval_batches(images, labels, batch_size):
+        x, y, mask = shard_batch(mesh, x, y.astype(np.int32), mask)
+        out = jax.device_get(eval_step(state["params"], state["batch_stats"], x, y, mask))
+        for k in totals:
+            totals[k] += float(out[k])
+    return {"loss": round(totals["loss_sum"] / totals["count"], 6),
+            "accuracy": round(totals["correct"] / totals["count"], 6)}
+
+
+def _check_workdir(cfg: TrainConfig, workdir: str, meta: dict | None, resume: bool) -> None:
+    if meta is None:
+        return
+    saved = meta["config"]
+    if not resume:
+        raise ValueError(f"{workdir} already holds a checkpoint (model {saved['model']}, {meta['epochs_done']} "
+                         "epochs done); pass --resume to continue it, or choose another --workdir")
+    diffs = [f"{k}: checkpoint {saved.get(k)!r}, this run {v!r}" for k, v in dataclasses.asdict(cfg).items()
+             if k not in RESUMABLE_CHANGES and saved.get(k) != v]
+    if diffs:
+        raise ValueError(f"{workdir} holds a checkpoint of a different run; nothing was changed. Differences: "
+                         + "; ".join(diffs) + " (epochs and batch size set the learning-rate schedule, so they "
+                         "cannot change either)")
+
+
+def read_metrics(workdir: str) -> list[dict]:
+    """The records of ``WORKDIR/metrics.jsonl`` (one per epoch)."""
+    path = os.path.join(workdir, "metrics.jsonl")
+    if not os.path.exists(path):
+        raise ValueError(f"no metrics.jsonl in {workdir}")
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _last_record(workdir: str) -> dict | None:
+    try:
+        records = read_metrics(workdir)
+    except ValueError:
+        return None
+    return records[-1] if records else None
+
+
+def _truncate_metrics(workdir: str, epochs_done: int) -> None:
+    """Drops metric lines of epochs after the checkpoint (a run killed between writing them and saving)."""
+    path = os.path.join(workdir, "metrics.jsonl")
+    if os.path.exists(path):
+        keep = [r for r in read_metrics(workdir) if r["epoch"] <= epochs_done]
+        with open(path, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in keep)

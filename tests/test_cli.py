@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -54,3 +55,67 @@ def test_bench_network_check_table(capsys, tmp_path):
     text = capsys.readouterr().out
     assert "inverse_grad+low_memory" in text and "step_time_vs_bptt" in text
     assert (tmp_path / "network_check_vgg_tiny_T2_B2.csv").exists()
+
+
+def test_train_cifar10_one_epoch_end_to_end_on_mock_data(capsys, tmp_path):
+    import tensorflow_datasets as tfds
+    workdir = tmp_path / "run"
+    with tfds.testing.mock_data(num_examples=40, policy=tfds.testing.MockPolicy.USE_CODE):
+        assert cli.main(["train", "--dataset", "cifar10", "--model", "vgg_tiny", "--timesteps", "2", "--epochs", "1",
+                         "--batch-size", "16", "--workdir", str(workdir), "--json", "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert set(result) >= {"test_accuracy", "train_accuracy", "epochs", "strategy", "wall_seconds"}
+    assert result["epochs"] == 1 and result["strategy"] == "inverse_grad" and result["dataset"] == "cifar10"
+    assert 0.0 <= result["test_accuracy"] <= 1.0 and result["wall_seconds"] > 0
+    (record,) = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert record["epoch"] == 1 and record["step"] == 2   # 40 // 16 full batches
+    assert record["test_accuracy"] == result["test_accuracy"]
+    assert "epoch 1/1: train loss" in captured.err
+    assert json.loads((workdir / "config.json").read_text())["model"] == "vgg_tiny"
+    assert os.listdir(workdir / "checkpoints") == ["1"]
+    assert cli.main(["plot", str(workdir)]) == 0
+    assert (workdir / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--model", "vgg7"], "unknown model 'vgg7'; valid models: vgg11, vgg13"),
+    (["--batch-size", "5000"], "batch size 5000 is larger than the training set (1437)"),
+])
+def test_train_bad_input_is_one_line(capsys, tmp_path, argv, message):
+    assert cli.main(["train", "--workdir", str(tmp_path / "w"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("revsnn: error: ") and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("flag,value", [("--dataset", "mnist"), ("--strategy", "adjoint")])
+def test_train_unknown_choice_lists_valid_names(capsys, flag, value):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["train", flag, value])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert f"invalid choice: '{value}'" in err and ("cifar100" in err or "inverse_grad" in err)
+
+
+def test_config_file_then_explicit_flags(tmp_path):
+    path = tmp_path / "cfg.py"
+    path.write_text('def get_config():\n    return {"model": "vgg_tiny", "epochs": 3, "alpha": 0.3}\n')
+    args = cli.build_parser().parse_args(["train", "--config", str(path), "--epochs", "5"])
+    values = cli.train_config_values(args)
+    assert values == {"model": "vgg_tiny", "epochs": 5, "alpha": 0.3}
+    args = cli.build_parser().parse_args(["train"])
+    assert cli.train_config_values(args) == {}   # nothing given: TrainConfig's defaults apply
+    path.write_text('def get_config():\n    return {"modle": "vgg_tiny"}\n')
+    with pytest.raises(ValueError, match="unknown fields modle"):
+        cli.train_config_values(cli.build_parser().parse_args(["train", "--config", str(path)]))
+
+
+def test_train_help_covers_every_config_field(capsys):
+    import dataclasses
+
+    from revsnn_jax.train import TrainConfig
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = capsys.readouterr().out
+    for field in dataclasses.fields(TrainConfig):
+        assert "--" + field.name.replace("_", "-") in text, field.name

@@ -9,8 +9,9 @@ from revsnn_jax.nn.remat import remat
 
 
 @pytest.mark.parametrize("size", [8, 7])
-@pytest.mark.parametrize("kernel,stride,padding", [(3, 1, "SAME"), (3, 2, "SAME"), (1, 2, "SAME"), (1, 2, "VALID"),
-                                                    (3, 2, "VALID"), (3, 1, ((1, 1), (1, 1))), (3, 1, ((0, 2), (1, 0)))])
+@pytest.mark.parametrize("kernel,stride,padding", [
+    (3, 1, "SAME"), (3, 2, "SAME"), (1, 2, "SAME"), (1, 2, "VALID"), (3, 2, "VALID"), (3, 1, ((1, 1), (1, 1))),
+    (3, 1, ((0, 2), (1, 0)))])
 def test_conv2d_values_and_gradients_match_lax(x64, size, kernel, stride, padding):
     kx, kw, kg = jax.random.split(jax.random.key(size), 3)
     x = jax.random.normal(kx, (2, size, size, 3), jnp.float64)

@@ -49,7 +49,8 @@ def _conv_bwd(strides, padding, res, g):
     # Input gradient: the output cotangent, dilated by the stride, convolved with the flipped kernel.
     w_flip = jnp.flip(w, (0, 1)).swapaxes(2, 3)
     pad_x = []
-    for size, k, s, lo, hi, out in ((x.shape[1], kh, sh, plh, phh, g.shape[1]), (x.shape[2], kw, sw, plw, phw, g.shape[2])):
+    for size, k, s, lo, hi, out in ((x.shape[1], kh, sh, plh, phh, g.shape[1]),
+                                    (x.shape[2], kw, sw, plw, phw, g.shape[2])):
         dilated = (out - 1) * s + 1
         low = k - 1 - lo
         pad_x.append((low, size + k - 1 - low - dilated))

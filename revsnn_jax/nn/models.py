@@ -20,8 +20,11 @@ MODELS = {
     "resnet34": functools.partial(SpikingResNet, BasicBlock, (3, 4, 6, 3), (64, 128, 256, 512)),
     "resnet50": functools.partial(SpikingResNet, Bottleneck, (3, 4, 6, 3), (64, 128, 256, 512)),
     "resnet101": functools.partial(SpikingResNet, Bottleneck, (3, 4, 23, 3), (64, 128, 256, 512)),
+    # Every width a multiple of 144, for the groups ablation (Fig. 7: groups up to 144).
+    "vgg11_w144": functools.partial(SpikingVGG, (144, "M", 288, "M", 576, 576, "M", 576, 576, "M", 576, 576, "M")),
     # Small models: for 8x8 digits and for tests.
     "vgg_digits": functools.partial(SpikingVGG, (32, 32, "M", 64, 64, "M")),
+    "vgg_digits144": functools.partial(SpikingVGG, (144, "M", 144, "M")),
     "vgg_tiny": functools.partial(SpikingVGG, (8, "M", 16, "M")),
     "resnet_tiny": functools.partial(SpikingResNet, BasicBlock, (1, 1), (8, 16)),
 }

@@ -97,8 +97,8 @@ def forward(graphdef, params, batch_stats, inputs, *, timesteps: int, strategy: 
     x0 = inputs[0] if sequence else inputs
     v0 = initial_potentials(graphdef, params, batch_stats, x0)
     outs, stats, _ = network_loop.run_time_loop(
-        _step_fn(graphdef, train, closed_form, remat=mode == "anchored"), params, batch_stats, inputs, v0, timesteps=timesteps,
-        sequence_input=sequence, mode=mode, anchor_every=anchor_every, low_memory=low_memory)
+        _step_fn(graphdef, train, closed_form, remat=mode == "anchored"), params, batch_stats, inputs, v0,
+        timesteps=timesteps, sequence_input=sequence, mode=mode, anchor_every=anchor_every, low_memory=low_memory)
     return outs.mean(0), stats
 
 

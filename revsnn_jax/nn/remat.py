@@ -24,7 +24,7 @@ def after(tree, cotangent):
     XLA, since ``0 * c`` is NaN for non-finite ``c``; elementwise, it fuses into the first consumer).
     """
     tree, cotangent = lax.optimization_barrier((tree, cotangent))
-    leaf = next(l for l in jax.tree.leaves(cotangent) if jnp.issubdtype(l.dtype, jnp.floating))
+    leaf = next(a for a in jax.tree.leaves(cotangent) if jnp.issubdtype(a.dtype, jnp.floating))
     tie = 0 * jnp.ravel(leaf)[0]
 
     def tied(a):

@@ -21,7 +21,7 @@ from revsnn_jax import nn, train
 from revsnn_jax.bench import memory_stats
 
 NETWORK_CONFIGS = ("bptt", "checkpoint", "reversible", "inverse_grad", "reversible+low_memory",
-                   "inverse_grad+low_memory")
+                   "inverse_grad+low_memory", "reversible+keep_convs", "inverse_grad+keep_convs")
 _RESNET_T = (1, 2, 4, 6, 8, 10)   # every other T: a ResNet-101 compile takes minutes on 2 CPU cores
 GRID = {"vgg19": range(1, 21), "vgg11": range(1, 21), "resnet19": _RESNET_T, "vgg13": range(1, 21),
         "vgg16": range(1, 21), "resnet34": _RESNET_T, "resnet50": _RESNET_T, "resnet101": _RESNET_T}
@@ -30,16 +30,23 @@ GRID_CONFIGS = ("bptt", "inverse_grad", "inverse_grad+low_memory")
 
 @dataclasses.dataclass(frozen=True)
 class NetworkConfig:
+    """A strategy plus at most one option of the anchored loop: ``inverse_grad+low_memory``, ``+keep_convs``."""
+
     strategy: str
     low_memory: bool = False
+    keep_convs: bool = False
 
     @classmethod
     def parse(cls, label: str) -> "NetworkConfig":
         strategy, _, option = label.partition("+")
-        if strategy not in nn.STRATEGIES or option not in ("", "low_memory") or \
+        if strategy not in nn.STRATEGIES or option not in ("", "low_memory", "keep_convs") or \
                 (option and strategy not in ("reversible", "inverse_grad")):
             raise ValueError(f"unknown configuration {label!r}; valid: {', '.join(NETWORK_CONFIGS)}")
-        return cls(strategy, option == "low_memory")
+        return cls(strategy, option == "low_memory", option == "keep_convs")
+
+    @property
+    def options(self) -> dict:
+        return {"low_memory": self.low_memory, "keep_convs": self.keep_convs}
 
 
 def _shapes(tree):
@@ -58,7 +65,7 @@ def train_step_for(model_name: str, config: NetworkConfig, *, timesteps: int, ba
     nn.check_inputs(model, images, timesteps, "direct", model_name)
     optimizer = optax.sgd(0.1, momentum=0.9)
     step = train.make_train_step(graphdef, optimizer, timesteps=timesteps, strategy=config.strategy,
-                                 anchor_every=anchor_every, low_memory=config.low_memory)
+                                 anchor_every=anchor_every, **config.options)
     args = (_shapes(params), _shapes(batch_stats), jax.eval_shape(optimizer.init, params), images,
             jax.ShapeDtypeStruct((batch_size,), jnp.int32))
     return jax.jit(step, donate_argnums=(0, 1, 2) if donate else ()), args, (model, optimizer)
@@ -120,7 +127,7 @@ def network_gradient_error(model_name: str, *, timesteps: int, batch_size: int, 
 
         def loss(params):
             logits, _ = network.forward(graphdef, params, batch_stats, images, timesteps=timesteps,
-                                        strategy=cfg.strategy, low_memory=cfg.low_memory)
+                                        strategy=cfg.strategy, **cfg.options)
             return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
         return jax.jit(jax.grad(loss))(params)
@@ -152,7 +159,7 @@ def network_step_times(model_name: str, *, timesteps: int, batch_size: int, inpu
     return {label: statistics.median(s) for label, s in samples.items()}
 
 
-TIME_CONFIGS = ("bptt", "checkpoint", "reversible", "inverse_grad")
+TIME_CONFIGS = ("bptt", "checkpoint", "reversible", "inverse_grad", "inverse_grad+keep_convs")
 TIME_GRID = {"vgg11": (4, 6, 8), "vgg13": (4, 6, 8), "vgg16": (4, 6, 8), "vgg19": (4, 6, 8)}
 
 
@@ -181,7 +188,7 @@ def network_phase_times(model_name: str, *, timesteps: int, batch_size: int, inp
 
         def loss(params, cfg=cfg):
             logits, _ = network.forward(graphdef, params, batch_stats, images, timesteps=timesteps,
-                                        strategy=cfg.strategy, low_memory=cfg.low_memory)
+                                        strategy=cfg.strategy, **cfg.options)
             return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
         fwd = jax.jit(lambda p, loss=loss: jax.vjp(loss, p))
@@ -224,5 +231,5 @@ def _step_vjp_flops(graphdef, params, batch_stats, images) -> dict:
         vjp = jax.jit(lambda p, v, ct, fwd=fwd: jax.vjp(fwd, p, v)[1](ct))
         out[strategy] = {"step_vjp_flops": flops(vjp.lower(params, vs, cts).compile()),
                          "step_forward_flops": flops(jax.jit(fwd).lower(params, vs).compile())}
-    out["bptt"] = dict(out["reversible"])
+    out["bptt"] = out["checkpoint"] = dict(out["reversible"])
     return out

@@ -303,9 +303,16 @@ def _memory_grid(args: argparse.Namespace) -> int:
             print(f"[{i + 1}/{len(todo)}] {m} T={t} {c}: {r['temp_bytes'] / 2**20:.0f} MiB", file=sys.stderr,
                   flush=True)
     _plot_grid(list(done.values()), os.path.join(out_dir, "memory_grid.png"))
+    complete = [m for m in bench_models.GRID if all((m, t, c) in done for t in bench_models.GRID[m]
+                                                   for c in bench_models.GRID_CONFIGS)]
     with open(os.path.join(out_dir, "memory_grid.json"), "w") as f:
-        json.dump({**_meta(args), "unit": "bytes", "what": "XLA temp bytes of one training step (loss, gradients, "
-                   "SGD update), CIFAR input 32x32x3"}, f, indent=1)
+        # The rows may come from several resumed runs: name the command that makes (or completes) them all.
+        command = f"revsnn bench memory --grid --batch-size {args.batch_size} --out {out_dir}"
+        json.dump({**_meta(args), "command": command, "unit": "bytes", "what": "XLA temp bytes of one training "
+                   "step (loss, gradients, SGD update), CIFAR input 32x32x3", "batch_size": args.batch_size,
+                   "complete_models": complete, "missing_models": [m for m in bench_models.GRID if m not in complete],
+                   "note": "resumable: re-running the command fills in the missing rows"}, f, indent=1)
+        f.write("\n")
     print(f"wrote {path} and memory_grid.png")
     return 0
 
@@ -466,6 +473,8 @@ def add_train_parser(sub) -> None:
                    "reversible/inverse_grad (default ceil(sqrt(T)))")
     g.add_argument("--low-memory", dest="low_memory", action="store_true", help="recompute segments instead of "
                    "buffering them (less memory, more time)")
+    g.add_argument("--keep-convs", dest="keep_convs", action="store_true", help="keep each recomputed segment's "
+                   "conv outputs so the backward runs no convolution forward again (faster, more memory)")
     g.add_argument("--bn-momentum", dest="bn_momentum", type=float, help=f"(default {d.bn_momentum})")
     g = p.add_argument_group("neuron")
     g.add_argument("--neuron", choices=train.NEURONS, help=f"rev: reversible LIF, lif: plain LIF (default "

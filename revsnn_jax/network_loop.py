@@ -12,7 +12,10 @@ runs it for ``T`` steps under one of three gradient rules:
                then walks it backwards taking one ``jax.vjp`` of the network step per timestep. Memory:
                ``ceil(T/k) - 1`` anchors plus ``k - 1`` kept potentials plus one step's working set, instead of
                ``T`` steps of residuals; gradients equal BPTT's to rounding. ``k`` defaults to ``ceil(sqrt(T))``.
-               ``low_memory`` keeps no segment (recomputes from the anchor at every step).
+               ``low_memory`` keeps no segment (recomputes from the anchor at every step). ``replay`` (a pair
+               of functions, below) keeps what the segment's recompute computed besides the potentials (the
+               convolution outputs of a network) and hands it to the per-step VJP, which then runs no convolution
+               forward again: one forward pass less per step, for a second record of the segment.
 
 Pure JAX: imports nothing from Flax.
 """
@@ -39,6 +42,7 @@ class _Loop:
     sequence_input: bool
     anchor_every: int
     low_memory: bool = False
+    replay: tuple[Callable, Callable] | None = None
 
 
 def _input_at(cfg: _Loop, inputs, t):
@@ -47,7 +51,7 @@ def _input_at(cfg: _Loop, inputs, t):
 
 def run_time_loop(step_fn: Callable, params: Any, consts: Any, inputs: Any, v0: Any, *, timesteps: int,
                   sequence_input: bool, mode: str = "plain", anchor_every: int | None = None,
-                  low_memory: bool = False):
+                  low_memory: bool = False, replay: tuple[Callable, Callable] | None = None):
     """Runs ``step_fn`` for ``timesteps`` steps. Returns ``(outs, auxs, v_last)`` with outs/auxs stacked on T.
 
     Args:
@@ -57,6 +61,10 @@ def run_time_loop(step_fn: Callable, params: Any, consts: Any, inputs: Any, v0: 
       anchor_every: ``k`` for ``anchored`` (default ``ceil(sqrt(T))``).
       low_memory: for ``anchored``, recompute each step's potentials from the segment's anchor instead of keeping
         the segment: ``k - 1`` fewer copies of the potentials for ``(k - 1)/2`` extra network steps per step.
+      replay: for ``anchored`` without ``low_memory``: ``(record_fn, replay_fn)`` with
+        ``record_fn(params, consts, x_t, vs) -> (vs_next, record)`` (the step's forward, also returning what the
+        backward may reuse) and ``replay_fn(params, consts, x_t, vs, record)``, equal to ``step_fn`` in value and
+        gradient but reading ``record`` instead of recomputing it.
     """
     if mode not in LOOP_MODES:
         raise ValueError(f"unknown loop mode {mode!r}; valid: {', '.join(LOOP_MODES)}")
@@ -65,7 +73,9 @@ def run_time_loop(step_fn: Callable, params: Any, consts: Any, inputs: Any, v0: 
     k = default_anchor_every(timesteps) if anchor_every is None else anchor_every
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"anchor_every must be a positive integer, got {anchor_every!r}")
-    cfg = _Loop(step_fn, timesteps, sequence_input, k, low_memory)
+    if replay is not None and (mode != "anchored" or low_memory):
+        raise ValueError("replay applies to the anchored loop without low_memory")
+    cfg = _Loop(step_fn, timesteps, sequence_input, k, low_memory, replay)
     if mode == "anchored":
         return _anchored_loop(cfg, params, consts, inputs, v0)
 
@@ -140,11 +150,14 @@ def _anchored_bwd(cfg: _Loop, saved, cotangents):
         x_t = _input_at(cfg, inputs, jnp.minimum(t, cfg.timesteps - 1))
         return cfg.step_fn(params, consts, x_t, vs)[0][1]
 
-    def step_backward(carry, t, vs_prev):
+    def step_backward(carry, t, vs_prev, record=None):
         g_vs, g_params, g_inputs = carry
         tc = jnp.minimum(t, cfg.timesteps - 1)
-        _, vjp, _ = jax.vjp(lambda p, x, v: cfg.step_fn(p, consts, x, v), params,
-                            _input_at(cfg, inputs, tc), vs_prev, has_aux=True)
+        if record is None:
+            step = lambda p, x, v: cfg.step_fn(p, consts, x, v)   # noqa: E731
+        else:
+            step = lambda p, x, v: cfg.replay[1](p, consts, x, v, record)   # noqa: E731
+        _, vjp, _ = jax.vjp(step, params, _input_at(cfg, inputs, tc), vs_prev, has_aux=True)
         g_p, g_x, g_v = vjp((jax.tree.map(lambda g: g[tc], g_outs), g_vs))
         g_params = jax.tree.map(jnp.add, g_params, g_p)
         if cfg.sequence_input:
@@ -164,7 +177,18 @@ def _anchored_bwd(cfg: _Loop, saved, cotangents):
         ``i`` extra forward steps)."""
         anchor = v0 if anchors is None else pick(v0, anchors, j)
         start = j * k
-        if cfg.low_memory or k == 1:
+        if cfg.replay is not None:
+            def record(vs, i):
+                t = jnp.minimum(start + i, cfg.timesteps - 1)
+                vs_next, rec = cfg.replay[0](params, consts, _input_at(cfg, inputs, t), vs)
+                return vs_next, (vs, rec)
+
+            _, (kept, records) = lax.scan(record, anchor, jnp.arange(k))   # potentials before, record of, each step
+
+            def body(carry, i):
+                at = lambda a: a[i]   # noqa: E731
+                return step_backward(carry, start + i, jax.tree.map(at, kept), jax.tree.map(at, records)), None
+        elif cfg.low_memory or k == 1:
             def body(carry, i):
                 vs_prev = lax.fori_loop(0, i, lambda s, vs: step_forward(start + s, vs), anchor)
                 return step_backward(carry, start + i, vs_prev), None

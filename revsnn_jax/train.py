@@ -41,7 +41,7 @@ OPTIMIZER_DEFAULTS = {"sgd": {"learning_rate": 0.1, "weight_decay": 5e-4},
                       "adamw": {"learning_rate": 1e-3, "weight_decay": 1e-4}}
 # Fields that may differ when resuming: they change neither the model nor the arithmetic of training
 # (every strategy computes the same gradients).
-RESUMABLE_CHANGES = ("data_dir", "strategy", "anchor_every", "low_memory")
+RESUMABLE_CHANGES = ("data_dir", "strategy", "anchor_every", "low_memory", "keep_convs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +54,7 @@ class TrainConfig:
     strategy: str = "inverse_grad"
     anchor_every: int | None = None
     low_memory: bool = False
+    keep_convs: bool = False
     neuron: str = "rev"
     tau: float = 2.0
     v_threshold: float = 1.0
@@ -87,6 +88,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
         if cfg.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {cfg.learning_rate}")
+        if (cfg.low_memory or cfg.keep_convs) and cfg.strategy not in ("reversible", "inverse_grad"):
+            raise ValueError("--low-memory and --keep-convs apply to the reversible and inverse_grad strategies")
+        if cfg.low_memory and cfg.keep_convs:
+            raise ValueError("choose one of --low-memory (least memory) and --keep-convs (least time)")
         if cfg.strategy in ("reversible", "inverse_grad") and cfg.neuron != "rev":
             raise ValueError(f"strategy {cfg.strategy!r} needs the reversible neuron (--neuron rev); "
                              "use bptt or checkpoint with --neuron lif")
@@ -116,13 +121,14 @@ def make_optimizer(cfg: TrainConfig, total_steps: int) -> optax.GradientTransfor
 
 
 def loss_and_grads(graphdef, params, batch_stats, inputs, labels, *, timesteps: int, strategy: str,
-                   encoding: str = "direct", anchor_every: int | None = None, low_memory: bool = False):
+                   encoding: str = "direct", anchor_every: int | None = None, low_memory: bool = False,
+                   keep_convs: bool = False):
     """``((loss, (logits, per-step BN statistics)), parameter gradients)`` of the mean cross-entropy."""
 
     def loss_fn(params):
         logits, stats = network.forward(graphdef, params, batch_stats, inputs, timesteps=timesteps,
                                         strategy=strategy, train=True, encoding=encoding,
-                                        anchor_every=anchor_every, low_memory=low_memory)
+                                        anchor_every=anchor_every, low_memory=low_memory, keep_convs=keep_convs)
         return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean(), (logits, stats)
 
     return jax.value_and_grad(loss_fn, has_aux=True)(params)
@@ -130,14 +136,14 @@ def loss_and_grads(graphdef, params, batch_stats, inputs, labels, *, timesteps: 
 
 def make_train_step(graphdef, optimizer: optax.GradientTransformation, *, timesteps: int, strategy: str,
                     encoding: str = "direct", anchor_every: int | None = None, low_memory: bool = False,
-                    bn_momentum: float = 0.9):
+                    keep_convs: bool = False, bn_momentum: float = 0.9):
     """A pure ``train_step(params, batch_stats, opt_state, inputs, labels) -> (params, batch_stats, opt_state,
     metrics)``; jit it once (with ``donate_argnums=(0, 1, 2)``)."""
 
     def train_step(params, batch_stats, opt_state, inputs, labels):
         (loss, (logits, stats)), grads = loss_and_grads(
             graphdef, params, batch_stats, inputs, labels, timesteps=timesteps, strategy=strategy,
-            encoding=encoding, anchor_every=anchor_every, low_memory=low_memory)
+            encoding=encoding, anchor_every=anchor_every, low_memory=low_memory, keep_convs=keep_convs)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         batch_stats = network.update_batch_stats(graphdef, params, batch_stats, stats, bn_momentum)
@@ -199,7 +205,7 @@ def jit_steps(graphdef, optimizer, cfg: TrainConfig, mesh: Mesh):
     replicated = NamedSharding(mesh, PartitionSpec())
     train_step = make_train_step(graphdef, optimizer, timesteps=cfg.timesteps, strategy=cfg.strategy,
                                  anchor_every=cfg.anchor_every, low_memory=cfg.low_memory,
-                                 bn_momentum=cfg.bn_momentum)
+                                 keep_convs=cfg.keep_convs, bn_momentum=cfg.bn_momentum)
     eval_step = make_eval_step(graphdef, timesteps=cfg.timesteps)
     return (jax.jit(train_step, donate_argnums=(0, 1, 2), out_shardings=replicated),
             jax.jit(eval_step, out_shardings=replicated))
@@ -273,6 +279,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, resume: bool = Fals
         start_epoch = meta["epochs_done"]
         _truncate_metrics(workdir, start_epoch)
         print(f"resuming {workdir} after epoch {start_epoch}", file=log)
+    elif resume:
+        print(f"no checkpoint in {workdir}: starting a new run", file=log)
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "config.json"), "w") as f:
         json.dump(dataclasses.asdict(cfg), f, indent=1)

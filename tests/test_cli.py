@@ -119,3 +119,17 @@ def test_train_help_covers_every_config_field(capsys):
     text = capsys.readouterr().out
     for field in dataclasses.fields(TrainConfig):
         assert "--" + field.name.replace("_", "-") in text, field.name
+
+
+def test_bench_time_json_reports_ratios_and_flops(capsys, tmp_path):
+    assert cli.main(["bench", "time", "--model", "vgg_tiny", "--timesteps", "3", "--batch-size", "2",
+                     "--repeats", "1", "--json", "--out", str(tmp_path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    rows = {r["config"]: r for r in out["rows"]}
+    assert set(rows) == {"bptt", "checkpoint", "reversible", "inverse_grad", "inverse_grad+keep_convs"}
+    assert rows["bptt"]["step_vs_bptt"] == 1.0 and rows["reversible"]["backward_vs_reversible"] == 1.0
+    assert all(r["step_vs_bptt"] > 0 for r in rows.values())
+    assert "backward_s" not in rows["bptt"]   # CPU: ratios only
+    # the closed-form neuron VJP does less work than autodiff through the neuron
+    assert 0 < rows["inverse_grad"]["step_vjp_flops"] < rows["reversible"]["step_vjp_flops"]
+    assert (tmp_path / "time_vgg_tiny_T3_B2.csv").exists()

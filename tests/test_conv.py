@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from jax import lax
 
-from revsnn_jax.nn.conv import conv2d
+from revsnn_jax.nn.conv import conv2d, conv_replay
 from revsnn_jax.nn.remat import remat
 
 
@@ -25,6 +25,25 @@ def test_conv2d_values_and_gradients_match_lax(x64, size, kernel, stride, paddin
     g = jax.random.normal(kg, y.shape, jnp.float64)
     for a, b in zip(vjp(g), vjp_ref(g)):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv_replay_returns_the_record_with_the_convolutions_gradients(x64, stride):
+    kx, kw, kg = jax.random.split(jax.random.key(stride), 3)
+    x = jax.random.normal(kx, (2, 7, 7, 3), jnp.float64)
+    w = jax.random.normal(kw, (3, 3, 3, 4), jnp.float64)
+    g = jax.random.normal(kg, conv2d(x, w, (stride, stride), "SAME").shape, jnp.float64)
+    y, vjp = jax.vjp(lambda x, w: conv2d(x, w, (stride, stride), "SAME"), x, w)
+    record = y + 0.0
+    z, vjp_replay = jax.vjp(lambda x, w, h: conv_replay(x, w, h, stride, "SAME"), x, w, record)
+    np.testing.assert_array_equal(z, record)
+    gx, gw = vjp(g)
+    rx, rw, rh = vjp_replay(g)
+    np.testing.assert_allclose(rx, gx, rtol=1e-12)
+    np.testing.assert_allclose(rw, gw, rtol=1e-12)
+    assert not np.any(rh)
+    with pytest.raises(ValueError, match="recorded conv output has shape"):
+        conv_replay(x, w, record[:, :2], stride, "SAME")
 
 
 def test_conv2d_falls_back_for_dilation():

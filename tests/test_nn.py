@@ -11,7 +11,8 @@ from revsnn_jax import bench
 from revsnn_jax.bench_models import NetworkConfig, train_step_for
 from revsnn_jax.nn import network
 
-CONFIGS = ("checkpoint", "reversible", "inverse_grad", "reversible+low_memory", "inverse_grad+low_memory")
+CONFIGS = ("checkpoint", "reversible", "inverse_grad", "reversible+low_memory", "inverse_grad+low_memory",
+           "reversible+keep_convs", "inverse_grad+keep_convs")
 
 
 def model_and_data(name, dtype=jnp.float32, encoding="direct", timesteps=8, batch=4, seed=0, neuron=nn.NeuronSpec()):
@@ -29,7 +30,7 @@ def gradients(label, graphdef, params, stats, inputs, labels, timesteps=8, encod
 
     def loss(params, inputs):
         logits, _ = network.forward(graphdef, params, stats, inputs, timesteps=timesteps, strategy=cfg.strategy,
-                                    encoding=encoding, anchor_every=anchor_every, low_memory=cfg.low_memory)
+                                    encoding=encoding, anchor_every=anchor_every, **cfg.options)
         return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
     return jax.jit(jax.grad(loss, (0, 1)))(params, inputs)
@@ -139,6 +140,25 @@ def test_vgg19_memory_ratio_at_paper_scale():
 def test_bad_input_raises_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_loop_options_are_checked():
+    graphdef, params, stats, inputs, _ = model_and_data("vgg_tiny")
+    with pytest.raises(ValueError, match="apply to reversible and inverse_grad, not 'bptt'"):
+        network.forward(graphdef, params, stats, inputs, timesteps=2, strategy="bptt", keep_convs=True)
+    with pytest.raises(ValueError, match="choose one of low_memory"):
+        network.forward(graphdef, params, stats, inputs, timesteps=2, strategy="inverse_grad", keep_convs=True,
+                        low_memory=True)
+
+
+def test_keep_convs_trades_memory_for_a_forward_pass():
+    """keep_convs holds more than the default (a second record of the segment) and less than checkpoint, whose
+    backward it matches in work (no convolution forward is run twice)."""
+    def temp(label):
+        step, args, _ = train_step_for("vgg11", NetworkConfig.parse(label), timesteps=9, batch_size=8)
+        return bench.memory_stats(step.lower(*args).compile())["temp_bytes"]
+
+    assert temp("inverse_grad") < temp("inverse_grad+keep_convs") < temp("checkpoint")
 
 
 def test_unknown_strategy_and_lif_with_reversible_strategy_raise():

@@ -69,6 +69,35 @@ def _conv_bwd(strides, padding, res, g):
 _conv.defvjp(_conv_fwd, _conv_bwd)
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def _replay(x, w, h, strides, padding):
+    return h
+
+
+def _replay_fwd(x, w, h, strides, padding):
+    return h, (x, w)
+
+
+def _replay_bwd(strides, padding, res, g):
+    gx, gw = _conv_bwd(strides, padding, res, g)
+    return gx, gw, jnp.zeros_like(g)
+
+
+_replay.defvjp(_replay_fwd, _replay_bwd)
+
+
+def conv_replay(x: jax.Array, kernel: jax.Array, h: jax.Array, window_strides, padding) -> jax.Array:
+    """Returns ``h``, a stored value of ``conv2d(x, kernel, window_strides, padding)``, with that convolution's
+    gradients with respect to ``x`` and ``kernel``: a backward that replays a recorded forward runs no forward
+    convolution (``h`` itself gets no gradient)."""
+    strides = (window_strides,) * 2 if isinstance(window_strides, int) else tuple(window_strides)
+    pads = tuple(_explicit_padding(padding, x.shape[1 + i], kernel.shape[i], strides[i]) for i in range(2)) \
+        if isinstance(padding, str) else tuple(tuple(p) for p in padding)
+    if h.shape != jax.eval_shape(lambda: _conv(x, kernel, strides, pads)).shape:
+        raise ValueError(f"recorded conv output has shape {h.shape}, the convolution gives another")
+    return _replay(x, kernel, h, strides, pads)
+
+
 def conv2d(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None, dimension_numbers=None,
            feature_group_count=1, batch_group_count=1, precision=None, preferred_element_type=None, **kwargs):
     """``lax.conv_general_dilated`` for NHWC x HWIO, no dilation, one group; other uses fall back to it."""

@@ -69,6 +69,22 @@ def _step_fn(graphdef, train: bool, closed_form: bool, remat: bool = False):
     return step
 
 
+def _record_fn(graphdef, train: bool, closed_form: bool):
+    def record(params, consts, x, vs):
+        state = StepState(vs, train, closed_form)
+        nnx.merge(graphdef, params, consts).step(x, state)
+        return state.new_vs, state.convs
+    return record
+
+
+def _replay_fn(graphdef, train: bool, closed_form: bool):
+    def step(params, consts, x, vs, convs):
+        state = StepState(vs, train, closed_form, remat=True, replay=convs)
+        logits = nnx.merge(graphdef, params, consts).step(x, state)
+        return (logits, state.new_vs), state.stats
+    return step
+
+
 def initial_potentials(graphdef, params, batch_stats, x_t):
     """Zeros shaped like every neuron layer's potential for one step's input ``x_t``."""
     shapes = jax.eval_shape(lambda p, s, x: _step_fn(graphdef, True, False)(p, s, x, None)[0][1],
@@ -77,8 +93,14 @@ def initial_potentials(graphdef, params, batch_stats, x_t):
 
 
 def forward(graphdef, params, batch_stats, inputs, *, timesteps: int, strategy: str = "bptt", train: bool = True,
-            encoding: str = "direct", anchor_every: int | None = None, low_memory: bool = False):
+            encoding: str = "direct", anchor_every: int | None = None, low_memory: bool = False,
+            keep_convs: bool = False):
     """Runs the network for ``timesteps`` steps. Returns ``(logits averaged over T, per-step BN statistics)``.
+
+    ``low_memory`` and ``keep_convs`` tune ``reversible``/``inverse_grad`` (:mod:`revsnn_jax.network_loop`):
+    ``low_memory`` keeps no recomputed segment (least memory, most recompute); ``keep_convs`` also keeps the
+    segment's convolution outputs, so the backward runs no convolution forward a second time (fastest, most
+    memory of the three). Gradients are the same in every case.
 
     The statistics are a list (BatchNorm call order) of ``(mean, var)`` stacked over T; pass them to
     :func:`update_batch_stats` after a training step.
@@ -86,6 +108,10 @@ def forward(graphdef, params, batch_stats, inputs, *, timesteps: int, strategy: 
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; valid strategies: {', '.join(STRATEGIES)}")
     mode, closed_form = _LOOP[strategy]
+    if (low_memory or keep_convs) and mode != "anchored":
+        raise ValueError(f"low_memory and keep_convs apply to reversible and inverse_grad, not {strategy!r}")
+    if low_memory and keep_convs:
+        raise ValueError("choose one of low_memory (least memory) and keep_convs (least time)")
     model = nnx.merge(graphdef, params, batch_stats)
     check_inputs(model, inputs, timesteps, encoding, type(model).__name__)
     if strategy in ("reversible", "inverse_grad"):
@@ -98,7 +124,9 @@ def forward(graphdef, params, batch_stats, inputs, *, timesteps: int, strategy: 
     v0 = initial_potentials(graphdef, params, batch_stats, x0)
     outs, stats, _ = network_loop.run_time_loop(
         _step_fn(graphdef, train, closed_form, remat=mode == "anchored"), params, batch_stats, inputs, v0,
-        timesteps=timesteps, sequence_input=sequence, mode=mode, anchor_every=anchor_every, low_memory=low_memory)
+        timesteps=timesteps, sequence_input=sequence, mode=mode, anchor_every=anchor_every, low_memory=low_memory,
+        replay=(_record_fn(graphdef, train, closed_form), _replay_fn(graphdef, train, closed_form)) if keep_convs
+        else None)
     return outs.mean(0), stats
 
 

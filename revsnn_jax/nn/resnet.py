@@ -27,7 +27,7 @@ class BasicBlock(nnx.Module):
     def __call__(self, x, state: StepState):
         h = state.conv_bn_neuron(self.conv1, self.bn1, self.neuron1, x)
         shortcut = x if self.shortcut is None else self.shortcut(x, state)
-        return state.bn_neuron(self.bn2, self.neuron2, self.conv2(h), residual=shortcut)
+        return state.bn_neuron(self.bn2, self.neuron2, state.conv(self.conv2, h), residual=shortcut)
 
     def batchnorms(self):   # in call order
         return [self.bn1] + ([] if self.shortcut is None else [self.shortcut.bn]) + [self.bn2]
@@ -50,7 +50,7 @@ class Bottleneck(nnx.Module):
         h = state.conv_bn_neuron(self.conv1, self.bn1, self.neuron1, x)
         h = state.conv_bn_neuron(self.conv2, self.bn2, self.neuron2, h)
         shortcut = x if self.shortcut is None else self.shortcut(x, state)
-        return state.bn_neuron(self.bn3, self.neuron3, self.conv3(h), residual=shortcut)
+        return state.bn_neuron(self.bn3, self.neuron3, state.conv(self.conv3, h), residual=shortcut)
 
     def batchnorms(self):   # in call order
         return [self.bn1, self.bn2] + ([] if self.shortcut is None else [self.shortcut.bn]) + [self.bn3]
@@ -61,7 +61,7 @@ class _Shortcut(nnx.Module):
         self.conv, self.bn = conv(cin, cout, 1, stride, rngs), BatchNorm(cout)
 
     def __call__(self, x, state: StepState):
-        return state.bn(self.bn, self.conv(x))
+        return state.bn(self.bn, state.conv(self.conv, x))
 
 
 class SpikingResNet(nnx.Module):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from revsnn_jax.nn.conv import conv_replay
 from revsnn_jax.nn.layers import batch_norm
 from revsnn_jax.nn.remat import remat
 
@@ -11,12 +12,23 @@ from revsnn_jax.nn.remat import remat
 class StepState:
     """Hands each neuron layer its potential in call order and collects the new potentials and BN statistics.
 
-    ``vs=None`` starts every neuron at zero (used to discover the state's shapes).
+    ``vs=None`` starts every neuron at zero (used to discover the state's shapes). Every convolution's output is
+    recorded in call order (``convs``); with ``replay`` (such a record) the convolutions are not run: each returns
+    its recorded output with the convolution's gradients (:func:`revsnn_jax.nn.conv.conv_replay`).
     """
 
-    def __init__(self, vs, train: bool, closed_form: bool, remat: bool = False):
-        self.vs, self.train, self.closed_form, self.remat = vs, train, closed_form, remat
-        self.new_vs, self.stats = [], []
+    def __init__(self, vs, train: bool, closed_form: bool, remat: bool = False, replay=None):
+        self.vs, self.train, self.closed_form, self.remat, self.replay = vs, train, closed_form, remat, replay
+        self.new_vs, self.stats, self.convs = [], [], []
+
+    def conv(self, layer, x):
+        """``layer(x)`` (an ``nnx.Conv`` built by :func:`revsnn_jax.nn.layers.conv`), or its replayed output."""
+        if self.replay is None:
+            h = layer(x)
+        else:
+            h = conv_replay(x, layer.kernel[...], self.replay[len(self.convs)], layer.strides, layer.padding)
+        self.convs.append(h)
+        return h
 
     def bn(self, layer, h):
         """A BatchNorm whose output feeds no neuron directly (a shortcut branch)."""
@@ -45,4 +57,4 @@ class StepState:
         return y
 
     def conv_bn_neuron(self, conv, bn, neuron, x):
-        return self.bn_neuron(bn, neuron, conv(x))
+        return self.bn_neuron(bn, neuron, self.conv(conv, x))

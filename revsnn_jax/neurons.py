@@ -1,6 +1,6 @@
 """Spiking neurons as pure functions: the plain LIF baseline and the reversible LIF neuron of the paper.
 
-Notation (Zhang & Zhang, *Towards Zero Memory Footprint Spiking Neural Network Training*, 2023): ``x`` is the
+Notation (Lei et al., *Towards Zero Memory Footprint Spiking Neural Network Training*, 2023): ``x`` is the
 neuron input :math:`X^t`, ``v`` the membrane potential :math:`V^{t-1}` carried from the previous step, ``y`` the
 output :math:`Y^t`, ``v_next`` :math:`V^t`. All functions act elementwise on arrays of any leading shape; the
 reversible neuron splits the **last** axis into ``groups`` equal, contiguous groups

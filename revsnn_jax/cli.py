@@ -231,17 +231,20 @@ def _plot_time_grid(rows: list[dict], path: str, batch_size: int) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, (ax_b, ax_s) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (ax_b, ax_s) = plt.subplots(1, 2, figsize=(11, 4.2))
+    styles = {"inverse_grad": "-", "inverse_grad+keep_convs": "--", "checkpoint": ":"}
     for i, m in enumerate(dict.fromkeys(r["model"] for r in rows)):
-        for c, ls in (("reversible", "--"), ("inverse_grad", "-")):
+        for c, ls in styles.items():
             pts = sorted((int(r["timesteps"]), float(r["backward_vs_reversible"]), float(r["step_vs_bptt"]))
                          for r in rows if r["model"] == m and r["config"] == c)
+            if not pts:
+                continue
             t, b, s = zip(*pts)
-            if c == "inverse_grad":
-                ax_b.plot(t, b, color=f"C{i}", marker="o", label=m)
-            ax_s.plot(t, s, color=f"C{i}", ls=ls, marker="o", label=f"{m} {c}")
+            if c != "checkpoint":
+                ax_b.plot(t, b, color=f"C{i}", ls=ls, marker="o", ms=3, label=f"{m} {c}")
+            ax_s.plot(t, s, color=f"C{i}", ls=ls, marker="o", ms=3, label=f"{m} {c}")
     ax_b.axhline(1.0, color="k", lw=0.8)
-    ax_b.set_title("inverse_grad backward time / reversible")
+    ax_b.set_title("backward time / reversible")
     ax_s.axhline(1.0, color="k", lw=0.8)
     ax_s.set_title("training-step time (fwd+bwd) / bptt")
     for ax in (ax_b, ax_s):

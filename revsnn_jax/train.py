@@ -213,6 +213,15 @@ def jit_steps(graphdef, optimizer, cfg: TrainConfig, mesh: Mesh):
 
 # --- the job -------------------------------------------------------------------------------------------------
 
+def _model(cfg: TrainConfig, input_shape, num_classes: int):
+    """``(graphdef, params, batch_stats)`` of the config's model, checked against its input shape."""
+    model = create_model(cfg.model, num_classes=num_classes, in_channels=input_shape[-1], neuron=cfg.neuron_spec(),
+                         seed=cfg.seed)
+    network.check_inputs(model, jax.ShapeDtypeStruct((cfg.batch_size, *input_shape), jnp.float32), cfg.timesteps,
+                         "direct", cfg.model)
+    return split(model)
+
+
 def build(cfg: TrainConfig, ds: data.Dataset, mesh: Mesh):
     """``(graphdef, initial state replicated on mesh, optimizer, steps per epoch)`` of a resolved config.
 
@@ -220,11 +229,7 @@ def build(cfg: TrainConfig, ds: data.Dataset, mesh: Mesh):
     steps_per_epoch = data.steps_per_epoch(len(ds.train_labels), cfg.batch_size)
     if steps_per_epoch == 0:
         raise ValueError(f"batch size {cfg.batch_size} is larger than the training set ({len(ds.train_labels)})")
-    model = create_model(cfg.model, num_classes=ds.num_classes, in_channels=ds.input_shape[-1],
-                         neuron=cfg.neuron_spec(), seed=cfg.seed)
-    network.check_inputs(model, jax.ShapeDtypeStruct((cfg.batch_size, *ds.input_shape), jnp.float32),
-                         cfg.timesteps, "direct", cfg.model)
-    graphdef, params, batch_stats = split(model)
+    graphdef, params, batch_stats = _model(cfg, ds.input_shape, ds.num_classes)
     optimizer = make_optimizer(cfg, steps_per_epoch * cfg.epochs)
     state = replicate({"params": params, "batch_stats": batch_stats, "opt_state": optimizer.init(params),
                        "step": jnp.zeros((), jnp.int32)}, mesh)
@@ -235,23 +240,19 @@ def dry_run(config: TrainConfig) -> dict:
     """Builds the model and compiles (does not run) one training step at the config's batch size, without loading
     data: checks a config end to end and reports XLA's compiled memory of the step (bytes)."""
     cfg = config.resolved()
-    (h, w, c), num_classes = data.SHAPES[cfg.dataset]
+    from revsnn_jax.bench import memory_stats
+    input_shape, num_classes = data.SHAPES[cfg.dataset]
     mesh = data_mesh()
     check_batch_size(cfg.batch_size, mesh)
-    model = create_model(cfg.model, num_classes=num_classes, in_channels=c, neuron=cfg.neuron_spec(),
-                         seed=cfg.seed)
-    images = jax.ShapeDtypeStruct((cfg.batch_size, h, w, c), jnp.float32)
-    network.check_inputs(model, images, cfg.timesteps, "direct", cfg.model)
-    graphdef, params, batch_stats = split(model)
+    graphdef, params, batch_stats = _model(cfg, input_shape, num_classes)
     optimizer = make_optimizer(cfg, 1)
     train_step, _ = jit_steps(graphdef, optimizer, cfg, mesh)
     shapes = lambda t: jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), t)   # noqa: E731
-    compiled = train_step.lower(shapes(params), shapes(batch_stats), jax.eval_shape(optimizer.init, params), images,
+    compiled = train_step.lower(shapes(params), shapes(batch_stats), jax.eval_shape(optimizer.init, params),
+                                jax.ShapeDtypeStruct((cfg.batch_size, *input_shape), jnp.float32),
                                 jax.ShapeDtypeStruct((cfg.batch_size,), jnp.int32)).compile()
-    mem = compiled.memory_analysis()
     return {"model": cfg.model, "dataset": cfg.dataset, "timesteps": cfg.timesteps, "strategy": cfg.strategy,
-            "batch_size": cfg.batch_size, "temp_bytes": int(mem.temp_size_in_bytes),
-            "argument_bytes": int(mem.argument_size_in_bytes), "output_bytes": int(mem.output_size_in_bytes),
+            "batch_size": cfg.batch_size, **memory_stats(compiled),
             "parameters": int(sum(a.size for a in jax.tree.leaves(params)))}
 
 
@@ -350,12 +351,11 @@ def _train_epoch(state, batches, train_step, mesh, steps, epoch, cfg, progress, 
 
 def evaluate(eval_step, state, images, labels, batch_size: int, mesh: Mesh) -> dict:
     """Mean loss and accuracy over every example of ``images``/``labels``."""
-    totals = {"loss_sum": 0.0, "correct": 0.0, "count": 0.0}
+    outs = []   # summed on the host once at the end: no device sync per batch
     for x, y, mask in data.eval_batches(images, labels, batch_size):
         x, y, mask = shard_batch(mesh, x, y.astype(np.int32), mask)
-        out = jax.device_get(eval_step(state["params"], state["batch_stats"], x, y, mask))
-        for k in totals:
-            totals[k] += float(out[k])
+        outs.append(eval_step(state["params"], state["batch_stats"], x, y, mask))
+    totals = {k: sum(float(o[k]) for o in jax.device_get(outs)) for k in ("loss_sum", "correct", "count")}
     return {"loss": round(totals["loss_sum"] / totals["count"], 6),
             "accuracy": round(totals["correct"] / totals["count"], 6)}
 

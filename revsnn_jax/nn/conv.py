@@ -32,6 +32,14 @@ def _explicit_padding(padding, in_size, kernel, stride):
     return tuple(padding)
 
 
+def _strides_and_pads(x, kernel, window_strides, padding):
+    """Hashable ``((sh, sw), ((lo, hi), (lo, hi)))`` for NHWC ``x`` and an HWIO ``kernel``."""
+    strides = (window_strides,) * 2 if isinstance(window_strides, int) else tuple(window_strides)
+    pads = tuple(_explicit_padding(padding, x.shape[1 + i], kernel.shape[i], strides[i]) for i in range(2)) \
+        if isinstance(padding, str) else tuple(tuple(p) for p in padding)
+    return strides, pads
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _conv(x, w, strides, padding):
     return lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=_DN)
@@ -90,9 +98,7 @@ def conv_replay(x: jax.Array, kernel: jax.Array, h: jax.Array, window_strides, p
     """Returns ``h``, a stored value of ``conv2d(x, kernel, window_strides, padding)``, with that convolution's
     gradients with respect to ``x`` and ``kernel``: a backward that replays a recorded forward runs no forward
     convolution (``h`` itself gets no gradient)."""
-    strides = (window_strides,) * 2 if isinstance(window_strides, int) else tuple(window_strides)
-    pads = tuple(_explicit_padding(padding, x.shape[1 + i], kernel.shape[i], strides[i]) for i in range(2)) \
-        if isinstance(padding, str) else tuple(tuple(p) for p in padding)
+    strides, pads = _strides_and_pads(x, kernel, window_strides, padding)
     if h.shape != jax.eval_shape(lambda: _conv(x, kernel, strides, pads)).shape:
         raise ValueError(f"recorded conv output has shape {h.shape}, the convolution gives another")
     return _replay(x, kernel, h, strides, pads)
@@ -111,7 +117,4 @@ def conv2d(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=No
         return lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
                                         dimension_numbers, feature_group_count, batch_group_count, precision,
                                         preferred_element_type, **kwargs)
-    strides = tuple(window_strides)
-    pads = tuple(_explicit_padding(padding, lhs.shape[1 + i], rhs.shape[i], strides[i]) for i in range(2)) \
-        if isinstance(padding, str) else tuple(tuple(p) for p in padding)
-    return _conv(lhs, rhs, strides, pads)
+    return _conv(lhs, rhs, *_strides_and_pads(lhs, rhs, window_strides, padding))

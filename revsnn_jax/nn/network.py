@@ -61,9 +61,10 @@ def _in_channels(model) -> int:
 
 
 def _step_fn(graphdef, train: bool, closed_form: bool, remat: bool = False):
-    def step(params, consts, x, vs):
+    """The network step; with ``convs`` (a record of its convolution outputs) it replays them instead."""
+    def step(params, consts, x, vs, convs=None):
         model = nnx.merge(graphdef, params, consts)
-        state = StepState(vs, train, closed_form, remat)
+        state = StepState(vs, train, closed_form, remat, replay=convs)
         logits = model.step(x, state)
         return (logits, state.new_vs), state.stats
     return step
@@ -75,14 +76,6 @@ def _record_fn(graphdef, train: bool, closed_form: bool):
         nnx.merge(graphdef, params, consts).step(x, state)
         return state.new_vs, state.convs
     return record
-
-
-def _replay_fn(graphdef, train: bool, closed_form: bool):
-    def step(params, consts, x, vs, convs):
-        state = StepState(vs, train, closed_form, remat=True, replay=convs)
-        logits = nnx.merge(graphdef, params, consts).step(x, state)
-        return (logits, state.new_vs), state.stats
-    return step
 
 
 def initial_potentials(graphdef, params, batch_stats, x_t):
@@ -122,11 +115,11 @@ def forward(graphdef, params, batch_stats, inputs, *, timesteps: int, strategy: 
     sequence = encoding == "frames"
     x0 = inputs[0] if sequence else inputs
     v0 = initial_potentials(graphdef, params, batch_stats, x0)
+    step = _step_fn(graphdef, train, closed_form, remat=mode == "anchored")
     outs, stats, _ = network_loop.run_time_loop(
-        _step_fn(graphdef, train, closed_form, remat=mode == "anchored"), params, batch_stats, inputs, v0,
-        timesteps=timesteps, sequence_input=sequence, mode=mode, anchor_every=anchor_every, low_memory=low_memory,
-        replay=(_record_fn(graphdef, train, closed_form), _replay_fn(graphdef, train, closed_form)) if keep_convs
-        else None)
+        step, params, batch_stats, inputs, v0, timesteps=timesteps, sequence_input=sequence, mode=mode,
+        anchor_every=anchor_every, low_memory=low_memory,
+        replay=(_record_fn(graphdef, train, closed_form), step) if keep_convs else None)
     return outs.mean(0), stats
 
 

@@ -3,7 +3,7 @@
 Commands (each writes ``docs/results/ablation_<param>.{csv,json,png}``)::
 
     python experiments/ablation.py --param alpha --values 0.05,0.1,0.2,0.4,0.6,0.8 --seeds 0,1,2 --epochs 15
-    python experiments/ablation.py --param groups --values 2,4,8,16,36,72 --seeds 0,1,2 --epochs 15
+    python experiments/ablation.py --param groups --values 2,4,8,16,36,72,144 --seeds 0,1,2 --epochs 15
 
 ``alpha`` runs use ``vgg_digits`` (groups 2); ``groups`` runs use ``vgg_digits144`` (every layer 144 wide, so
 every value divides it, as the paper widens its layers to 144). Everything else is the ``revsnn train`` default
@@ -11,8 +11,9 @@ every value divides it, as the paper widens its layers to 144). Everything else 
 versions (CIFAR-100) are ``experiments/configs/ablation_cifar100_*.py``.
 
 Resumable: each finished run is appended to the CSV at once, and runs already there are skipped, so an interrupted
-sweep continues where it stopped. Cost grows with ``groups`` (the reversible neuron's groups form a sequential
-chain): on a 2-core CPU ~1 minute per run up to groups 36, ~8 at 72, ~30 at 144.
+sweep continues where it stopped. The groups form a sequential chain in the neuron; above
+``revsnn_jax.neurons.SCAN_GROUPS_ABOVE`` (8) it runs as a ``lax.scan``, so a run costs about the same for any
+number of groups (before that change, unrolled: ~8 minutes per run at 72 groups, ~30 at 144).
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def test_inverse_with_spikes_gives_exact_inputs_float32():
     assert float(jnp.max(jnp.abs(x_rec - x))) <= 8 * 2.0**-24
 
 
-@pytest.mark.parametrize("groups", [2, 3, 4])
+@pytest.mark.parametrize("groups", [2, 3, 4, 12])   # 12 > SCAN_GROUPS_ABOVE: the chain of groups is a scan
 def test_closed_form_vjp_matches_autodiff(x64, groups):
     p = RevLIFParams(groups=groups, alpha=0.3, beta=0.8, surrogate="atan")
     x, v = random_state(3, (32, 8 * groups), jnp.float64, 1.0)
@@ -84,6 +84,29 @@ def test_closed_form_vjp_matches_autodiff(x64, groups):
     got = jax.jit(lambda *a: rev_lif_step_vjp(p, *a))(x, v, gy, gv)
     for g, r in zip(got, ref):
         np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)
+
+
+def test_many_groups_scan_equals_the_unrolled_chain(x64):
+    """Above SCAN_GROUPS_ABOVE groups the chain runs as a scan over stacked groups: same values, same gradients
+    (autodiff and closed form) as the unrolled chain of Eq. 1-6, and the layer's closed-form custom_vjp too."""
+    from revsnn_jax.nn.layers import rev_lif_step_closed_form
+    groups = 2 * neurons.SCAN_GROUPS_ABOVE
+    p = RevLIFParams(groups=groups, alpha=0.2, beta=0.7, tau=3.0, v_reset=-0.1)
+    x, v = random_state(7, (3, 4, 2 * groups), jnp.float64, 1.5)
+    gy, gv = random_state(8, x.shape, jnp.float64)
+
+    def unrolled(x, v):
+        f = neurons.rev_forward_groups(p, neurons.split_groups(p, x), neurons.split_groups(p, v))
+        return neurons.merge_groups(f.y), neurons.merge_groups(f.v_next)
+
+    np.testing.assert_array_equal(neurons.stack_groups(p, x)[1], x[..., 2:4])    # group k = channels 2k, 2k+1
+    np.testing.assert_array_equal(neurons.unstack_groups(neurons.stack_groups(p, x)), x)
+    ref_out, ref_vjp = jax.vjp(unrolled, x, v)
+    ref = ref_vjp((gy, gv))
+    for step in (rev_lif_step, lambda p, x, v: rev_lif_step_closed_form(p, x, v)):
+        out, vjp = jax.vjp(jax.jit(lambda x, v, step=step: step(p, x, v)), x, v)
+        for got, want in zip(out + vjp((gy, gv)), ref_out + ref):
+            np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
 
 
 def test_closed_form_vjp_matches_finite_differences_on_smooth_spike(x64):

@@ -101,15 +101,12 @@ def rev_lif_step_closed_form(p: RevLIFParams, x, v):
 
 
 def _closed_form_fwd(p, x, v):
-    f = neurons.rev_forward_groups(p, neurons.split_groups(p, x), neurons.split_groups(p, v))
-    return (neurons.merge_groups(f.y), neurons.merge_groups(f.v_next)), (f.m, f.y)
+    y, v_next, residuals = neurons.rev_step_with_residuals(p, x, v)
+    return (y, v_next), residuals
 
 
-def _closed_form_bwd(p, saved, cotangents):
-    mg, yg = saved
-    gy, gv = cotangents
-    gx, gv_prev = neurons.rev_vjp_groups(p, mg, yg, neurons.split_groups(p, gy), neurons.split_groups(p, gv))
-    return neurons.merge_groups(gx), neurons.merge_groups(gv_prev)
+def _closed_form_bwd(p, residuals, cotangents):
+    return neurons.rev_step_vjp(p, residuals, *cotangents)
 
 
 rev_lif_step_closed_form.defvjp(_closed_form_fwd, _closed_form_bwd)

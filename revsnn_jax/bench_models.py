@@ -139,9 +139,6 @@ def network_gradient_error(model_name: str, *, timesteps: int, batch_size: int, 
 def network_step_times(model_name: str, *, timesteps: int, batch_size: int, input_size: int = 32,
                        configs: Sequence[str] = NETWORK_CONFIGS, repeats: int = 5, warmup: int = 1) -> dict:
     """Median wall time of one training step per configuration, interleaved in one process (ratios only)."""
-    import statistics
-    import time
-
     runs = {}
     for label in configs:
         step, args, (model, optimizer) = train_step_for(model_name, NetworkConfig.parse(label),
@@ -149,11 +146,19 @@ def network_step_times(model_name: str, *, timesteps: int, batch_size: int, inpu
                                                         input_size=input_size, donate=False)
         _, params, batch_stats = nn.split(model)
         runs[label] = (step, (params, batch_stats, optimizer.init(params), *_real_batch(args)))
+    return _interleaved_medians(runs, repeats, warmup)
+
+
+def _interleaved_medians(runs: dict, repeats: int, warmup: int) -> dict[str, float]:
+    """``{label: (fn, args)}`` -> median seconds of ``fn(*args)`` per label, the labels taking turns each round."""
+    import statistics
+    import time
+
     samples = {label: [] for label in runs}
     for r in range(warmup + repeats):
-        for label, (step, state) in runs.items():
+        for label, (fn, args) in runs.items():
             t0 = time.perf_counter()
-            jax.block_until_ready(step(*state))
+            jax.block_until_ready(fn(*args))
             if r >= warmup:
                 samples[label].append(time.perf_counter() - t0)
     return {label: statistics.median(s) for label, s in samples.items()}
@@ -233,3 +238,62 @@ def _step_vjp_flops(graphdef, params, batch_stats, images) -> dict:
                          "step_forward_flops": flops(jax.jit(fwd).lower(params, vs).compile())}
     out["bptt"] = out["checkpoint"] = dict(out["reversible"])
     return out
+
+
+STEP_PARTS = ("forward", "vjp_reversible", "vjp_inverse_grad", "vjp_inverse_grad_replayed", "vjp_lif")
+
+
+def step_anatomy(model_name: str, *, batch_size: int, input_size: int = 32, repeats: int = 20,
+                 warmup: int = 2) -> dict:
+    """Where the reversible strategies' backward time goes: one network step, its pieces timed apart.
+
+    The backward of ``reversible``/``inverse_grad`` runs, per timestep, one step forward (the segment's recompute)
+    and one step VJP (``jax.vjp`` of the step, its own forward included, applied). Timed here, interleaved, median
+    over ``repeats`` (seconds on a GPU, ratios everywhere), with XLA FLOPs:
+
+    ``forward``                    the step's forward (what the recompute runs per step)
+    ``vjp_reversible``             the step's VJP, the neuron differentiated by autodiff
+    ``vjp_inverse_grad``           the same with the neuron's closed-form VJP (Eq. 11-12, corrected)
+    ``vjp_inverse_grad_replayed``  the same reading recorded convolution outputs (``keep_convs``): no conv forward
+    ``vjp_lif``                    the step's VJP in the same network with the plain LIF neuron (a different,
+                                   single-group neuron): how much the neuron's arithmetic weighs at all
+    """
+    from revsnn_jax.bench import flops
+    from revsnn_jax.nn import network
+    from revsnn_jax.nn.layers import NeuronSpec
+    from revsnn_jax.neurons import LIFParams
+
+    images = jax.random.normal(jax.random.key(0), (batch_size, input_size, input_size, 3), jnp.float32)
+
+    def setup(neuron: NeuronSpec):
+        model = nn.create_model(model_name, neuron=neuron)
+        nn.check_inputs(model, images, 1, "direct", model_name)
+        graphdef, params, batch_stats = nn.split(model)
+        vs = network.initial_potentials(graphdef, params, batch_stats, images)
+        keys = jax.random.split(jax.random.key(1), len(vs))   # potentials as after a few steps: not all zero
+        vs = [0.5 * jax.random.normal(k, v.shape, v.dtype) for k, v in zip(keys, vs)]
+        return graphdef, params, batch_stats, vs
+
+    def vjp_of(step, batch_stats):
+        def run(params, vs, *record):
+            out, vjp = jax.vjp(lambda p, v: step(p, batch_stats, images, v, *record)[0], params, vs)
+            return vjp(jax.tree.map(jnp.ones_like, out))
+        return jax.jit(run)
+
+    graphdef, params, batch_stats, vs = setup(NeuronSpec())
+    record = jax.jit(network._record_fn(graphdef, True, True))
+    convs = record(params, batch_stats, images, vs)[1]
+    forward = jax.jit(lambda p, v: network._step_fn(graphdef, True, True)(p, batch_stats, images, v)[0])
+    lif_graphdef, lif_params, lif_stats, lif_vs = setup(NeuronSpec("lif", LIFParams()))
+    runs = {
+        "forward": (forward, (params, vs)),
+        "vjp_reversible": (vjp_of(network._step_fn(graphdef, True, False, remat=True), batch_stats), (params, vs)),
+        "vjp_inverse_grad": (vjp_of(network._step_fn(graphdef, True, True, remat=True), batch_stats), (params, vs)),
+        "vjp_inverse_grad_replayed": (vjp_of(network._step_fn(graphdef, True, True, remat=True), batch_stats),
+                                      (params, vs, convs)),
+        "vjp_lif": (vjp_of(network._step_fn(lif_graphdef, True, False, remat=True), lif_stats),
+                    (lif_params, lif_vs)),
+    }
+    seconds = _interleaved_medians(runs, repeats, warmup)
+    return {label: {"seconds": seconds[label], "flops": flops(fn.lower(*args).compile())}
+            for label, (fn, args) in runs.items()}

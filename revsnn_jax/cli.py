@@ -9,6 +9,8 @@
                                 ``--grid`` runs the paper's Fig. 5 grid and writes CSV + PNG
 ``revsnn bench time``           forward/backward time ratios and per-step FLOPs of a whole network per strategy;
                                 ``--grid`` runs the Fig. 6 grid (VGG-11..19 x T=4,6,8) and writes CSV + PNG
+``revsnn bench step``           one network step's forward and VJP variants timed apart (neuron rule, replayed
+                                convolutions, plain LIF): where the reversible backward's time goes
 """
 
 from __future__ import annotations
@@ -257,6 +259,46 @@ def _plot_time_grid(rows: list[dict], path: str, batch_size: int) -> None:
     plt.close(fig)
 
 
+def cmd_step(args: argparse.Namespace) -> int:
+    """One network step's forward and VJP variants timed apart: where the reversible backward's time goes."""
+    import jax
+
+    from revsnn_jax import bench_models
+    res = bench_models.step_anatomy(args.model, batch_size=args.batch_size, repeats=args.repeats)
+    base = res["vjp_reversible"]["seconds"]
+    seconds = jax.default_backend() != "cpu"
+    rows = []
+    for part, r in res.items():
+        row = {"model": args.model, "batch_size": args.batch_size, "part": part,
+               "time_vs_vjp_reversible": round(r["seconds"] / base, 3), "flops": int(r["flops"])}
+        if seconds:
+            row["seconds"] = round(r["seconds"], 6)
+        rows.append(row)
+    t = {part: r["seconds"] for part, r in res.items()}
+    summary = {
+        "closed_form_vjp_vs_autodiff": round(t["vjp_inverse_grad"] / t["vjp_reversible"], 3),
+        "lif_vjp_vs_reversible_neuron": round(t["vjp_lif"] / t["vjp_reversible"], 3),
+        "conv_forward_share_of_vjp": round(1 - t["vjp_inverse_grad_replayed"] / t["vjp_inverse_grad"], 3),
+        "backward_vs_forward": round((t["vjp_reversible"] - t["forward"]) / t["forward"], 3),
+    }
+    meta = {**_meta(args), "what": STEP_WHAT, "repeats": args.repeats, "summary": summary}
+    _write(rows, args.out, f"step_anatomy_{args.model}_B{args.batch_size}", meta)
+    if args.json:
+        print(json.dumps({**meta, "rows": rows}))
+    else:
+        print(f"{args.model}, one step, batch {args.batch_size} ({meta['backend']})")
+        print(_table(rows, [c for c in rows[0] if c not in ("model", "batch_size")]))
+        for k, v in summary.items():
+            print(f"{k}: {v}")
+    return 0
+
+
+STEP_WHAT = ("median time of one network step's forward and of its VJP variants (jax.vjp of the step, applied; "
+             "what the reversible strategies run per timestep in the backward), interleaved in one run, relative to "
+             "the VJP with the neuron differentiated by autodiff; FLOPs from XLA cost analysis. backward_vs_forward "
+             "is (VJP - forward) / forward")
+
+
 def cmd_network_check(args: argparse.Namespace) -> int:
     """Gradient error of every strategy against bptt, and training-step time ratios, on one whole network."""
     from revsnn_jax import bench_models
@@ -320,11 +362,17 @@ def _memory_grid(args: argparse.Namespace) -> int:
     return 0
 
 
+def _family_and_depth(model: str) -> tuple[bool, int]:
+    """Sort key for grid models: VGGs, then ResNets, each by depth."""
+    family = model.rstrip("0123456789")
+    return family == "resnet", int(model[len(family):] or 0)
+
+
 def _plot_grid(rows: list[dict], path: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    models = list(dict.fromkeys(r["model"] for r in rows))
+    models = sorted(dict.fromkeys(r["model"] for r in rows), key=_family_and_depth)
     fig, axes = plt.subplots(2, (len(models) + 1) // 2, figsize=(4 * ((len(models) + 1) // 2), 7), squeeze=False)
     for ax, m in zip(axes.ravel(), models):
         for c in dict.fromkeys(r["config"] for r in rows):
@@ -577,6 +625,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", default=None, help="also write CSV and JSON into this folder")
     p.set_defaults(func=cmd_time)
+
+    p = bench_sub.add_parser("step", help="one network step's forward and VJP variants timed apart (where the "
+                             "reversible backward's time goes)")
+    p.add_argument("--model", default="vgg11", help=f"one of: {', '.join(MODELS)}")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--repeats", type=int, default=20, help="timed repeats per part (after two warm-ups)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--out", default=None, help="also write CSV and JSON into this folder")
+    p.set_defaults(func=cmd_step)
 
     p = bench_sub.add_parser("network-check", help="whole-network gradient error vs bptt and step-time ratios")
     p.add_argument("--model", default="vgg11", help=f"one of: {', '.join(MODELS)}")

@@ -95,12 +95,18 @@ def segment_plan(timesteps: int, anchor_every: int) -> tuple[int, int]:
     return n, -(-timesteps // n)
 
 
-def _unless_padding(cfg: _Loop, t, new, old):
-    """``new``, except on a padding step past T, which leaves ``old``. Free when the plan has no padding."""
+def _on_real_step(cfg: _Loop, t, fn: Callable, padding_value: Callable):
+    """``fn()`` on a step ``t < T``; on a padding step past T (the end of the last segment) nothing runs and the
+    result is ``padding_value()``. A ``lax.cond``, so padding costs no network step; no cond without padding."""
     n, k = segment_plan(cfg.timesteps, cfg.anchor_every)
     if n * k == cfg.timesteps:
-        return new
-    return jax.tree.map(lambda a, b: jnp.where(t < cfg.timesteps, a, b), new, old)
+        return fn()
+    return lax.cond(t < cfg.timesteps, fn, padding_value)
+
+
+def _zeros_like_result(fn: Callable):
+    """Zeros shaped like ``fn()``'s result, without running it."""
+    return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(fn))
 
 
 def _forward(cfg: _Loop, params, consts, inputs, v0):
@@ -116,9 +122,12 @@ def _forward(cfg: _Loop, params, consts, inputs, v0):
 
         def body(vs, i):
             t = j * k + i
-            (out, vs_next), aux = cfg.step_fn(params, consts, _input_at(cfg, inputs, jnp.minimum(t, cfg.timesteps - 1)),
-                                              vs)
-            return _unless_padding(cfg, t, vs_next, vs), (out, aux)
+
+            def real():
+                (out, vs_next), aux = cfg.step_fn(params, consts, _input_at(cfg, inputs, t), vs)
+                return vs_next, (out, aux)
+
+            return _on_real_step(cfg, t, real, lambda: (vs, _zeros_like_result(real)[1]))
 
         vs, (outs, auxs) = lax.scan(body, vs, jnp.arange(k))
         return (vs, anchors), (outs, auxs)
@@ -147,24 +156,23 @@ def _anchored_bwd(cfg: _Loop, saved, cotangents):
     zeros = lambda tree: jax.tree.map(jnp.zeros_like, tree)  # noqa: E731
 
     def step_forward(t, vs):
-        x_t = _input_at(cfg, inputs, jnp.minimum(t, cfg.timesteps - 1))
-        return cfg.step_fn(params, consts, x_t, vs)[0][1]
+        return cfg.step_fn(params, consts, _input_at(cfg, inputs, t), vs)[0][1]
 
     def step_backward(carry, t, vs_prev, record=None):
+        """The VJP of step ``t`` (``t < T``) accumulated into ``carry``."""
         g_vs, g_params, g_inputs = carry
-        tc = jnp.minimum(t, cfg.timesteps - 1)
         if record is None:
             step = lambda p, x, v: cfg.step_fn(p, consts, x, v)   # noqa: E731
         else:
             step = lambda p, x, v: cfg.replay[1](p, consts, x, v, record)   # noqa: E731
-        _, vjp, _ = jax.vjp(step, params, _input_at(cfg, inputs, tc), vs_prev, has_aux=True)
-        g_p, g_x, g_v = vjp((jax.tree.map(lambda g: g[tc], g_outs), g_vs))
+        _, vjp, _ = jax.vjp(step, params, _input_at(cfg, inputs, t), vs_prev, has_aux=True)
+        g_p, g_x, g_v = vjp((jax.tree.map(lambda g: g[t], g_outs), g_vs))
         g_params = jax.tree.map(jnp.add, g_params, g_p)
         if cfg.sequence_input:
-            g_inputs = jax.tree.map(lambda acc, g: lax.dynamic_update_index_in_dim(acc, g, tc, 0), g_inputs, g_x)
+            g_inputs = jax.tree.map(lambda acc, g: lax.dynamic_update_index_in_dim(acc, g, t, 0), g_inputs, g_x)
         else:
             g_inputs = jax.tree.map(jnp.add, g_inputs, g_x)
-        return _unless_padding(cfg, t, (g_v, g_params, g_inputs), carry)
+        return g_v, g_params, g_inputs
 
     def pick(first, rest, i):
         """``first`` if ``i == 0`` else ``rest[i - 1]``: a select inside the loop body, so the first element is not
@@ -178,29 +186,32 @@ def _anchored_bwd(cfg: _Loop, saved, cotangents):
         anchor = v0 if anchors is None else pick(v0, anchors, j)
         start = j * k
         if cfg.replay is not None:
-            def record(vs, i):
+            def record(vs, i):   # a padding step records too (unused): a cond here costs a copy of the records
                 t = jnp.minimum(start + i, cfg.timesteps - 1)
                 vs_next, rec = cfg.replay[0](params, consts, _input_at(cfg, inputs, t), vs)
                 return vs_next, (vs, rec)
 
             _, (kept, records) = lax.scan(record, anchor, jnp.arange(k))   # potentials before, record of, each step
 
-            def body(carry, i):
+            def backward(carry, i):
                 at = lambda a: a[i]   # noqa: E731
-                return step_backward(carry, start + i, jax.tree.map(at, kept), jax.tree.map(at, records)), None
+                return step_backward(carry, start + i, jax.tree.map(at, kept), jax.tree.map(at, records))
         elif cfg.low_memory or k == 1:
-            def body(carry, i):
+            def backward(carry, i):
                 vs_prev = lax.fori_loop(0, i, lambda s, vs: step_forward(start + s, vs), anchor)
-                return step_backward(carry, start + i, vs_prev), None
+                return step_backward(carry, start + i, vs_prev)
         else:
-            def recompute(vs, i):
-                vs_next = step_forward(start + i, vs)
+            def recompute(vs, i):   # potentials before steps 1 .. k-1 (none needed past T)
+                vs_next = _on_real_step(cfg, start + i + 1, lambda: step_forward(start + i, vs), lambda: vs)
                 return vs_next, vs_next
 
-            _, kept = lax.scan(recompute, anchor, jnp.arange(k - 1))   # before steps 1 .. k-1
+            _, kept = lax.scan(recompute, anchor, jnp.arange(k - 1))
 
-            def body(carry, i):
-                return step_backward(carry, start + i, pick(anchor, kept, i)), None
+            def backward(carry, i):
+                return step_backward(carry, start + i, pick(anchor, kept, i))
+
+        def body(carry, i):
+            return _on_real_step(cfg, start + i, lambda: backward(carry, i), lambda: carry), None
 
         return lax.scan(body, carry, jnp.arange(k), reverse=True)[0], None
 

@@ -133,3 +133,20 @@ def test_bench_time_json_reports_ratios_and_flops(capsys, tmp_path):
     # the closed-form neuron VJP does less work than autodiff through the neuron
     assert 0 < rows["inverse_grad"]["step_vjp_flops"] < rows["reversible"]["step_vjp_flops"]
     assert (tmp_path / "time_vgg_tiny_T3_B2.csv").exists()
+
+
+def test_bench_step_times_the_pieces_of_a_step_vjp(capsys, tmp_path):
+    assert cli.main(["bench", "step", "--model", "vgg_tiny", "--batch-size", "2", "--repeats", "1", "--json",
+                     "--out", str(tmp_path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    rows = {r["part"]: r for r in out["rows"]}
+    assert set(rows) == {"forward", "vjp_reversible", "vjp_inverse_grad", "vjp_inverse_grad_replayed", "vjp_lif"}
+    assert rows["vjp_reversible"]["time_vs_vjp_reversible"] == 1.0
+    assert "seconds" not in rows["forward"]   # CPU: ratios only
+    flops = {part: r["flops"] for part, r in rows.items()}
+    # a VJP includes its forward; replaying the recorded convolutions removes their forward FLOPs
+    assert 0 < flops["forward"] < flops["vjp_inverse_grad_replayed"] < flops["vjp_inverse_grad"]
+    assert flops["vjp_inverse_grad"] < flops["vjp_reversible"]
+    assert set(out["summary"]) == {"closed_form_vjp_vs_autodiff", "lif_vjp_vs_reversible_neuron",
+                                   "conv_forward_share_of_vjp", "backward_vs_forward"}
+    assert json.loads((tmp_path / "step_anatomy_vgg_tiny_B2.json").read_text())["rows"] == out["rows"]

@@ -10,6 +10,9 @@ reversible     one ``custom_vjp`` over the loop: potentials at every ``k``-th st
 inverse_grad   as ``reversible``, with the neuron's closed-form VJP in place of autodiff through the neuron
 ============== ==================================================================================================
 
+At network scale ``inverse_grad`` and ``reversible`` take the same time (the neuron is under 1% of a step's VJP,
+``revsnn bench step``); what removes the backward's second forward is ``keep_convs`` (below), at some memory.
+
 Logits are averaged over T. Inputs: static images ``[B, H, W, C]`` fed at every step (``encoding="direct"``)
 or event frames ``[T, B, H, W, C]`` (``encoding="frames"``).
 """

@@ -240,9 +240,6 @@ def _step_vjp_flops(graphdef, params, batch_stats, images) -> dict:
     return out
 
 
-STEP_PARTS = ("forward", "vjp_reversible", "vjp_inverse_grad", "vjp_inverse_grad_replayed", "vjp_lif")
-
-
 def step_anatomy(model_name: str, *, batch_size: int, input_size: int = 32, repeats: int = 20,
                  warmup: int = 2) -> dict:
     """Where the reversible strategies' backward time goes: one network step, its pieces timed apart.
@@ -285,12 +282,12 @@ def step_anatomy(model_name: str, *, batch_size: int, input_size: int = 32, repe
     convs = record(params, batch_stats, images, vs)[1]
     forward = jax.jit(lambda p, v: network._step_fn(graphdef, True, True)(p, batch_stats, images, v)[0])
     lif_graphdef, lif_params, lif_stats, lif_vs = setup(NeuronSpec("lif", LIFParams()))
+    vjp_inverse_grad = vjp_of(network._step_fn(graphdef, True, True, remat=True), batch_stats)
     runs = {
         "forward": (forward, (params, vs)),
         "vjp_reversible": (vjp_of(network._step_fn(graphdef, True, False, remat=True), batch_stats), (params, vs)),
-        "vjp_inverse_grad": (vjp_of(network._step_fn(graphdef, True, True, remat=True), batch_stats), (params, vs)),
-        "vjp_inverse_grad_replayed": (vjp_of(network._step_fn(graphdef, True, True, remat=True), batch_stats),
-                                      (params, vs, convs)),
+        "vjp_inverse_grad": (vjp_inverse_grad, (params, vs)),
+        "vjp_inverse_grad_replayed": (vjp_inverse_grad, (params, vs, convs)),   # same step, given the record
         "vjp_lif": (vjp_of(network._step_fn(lif_graphdef, True, False, remat=True), lif_stats),
                     (lif_params, lif_vs)),
     }

@@ -4,6 +4,8 @@ Commands (each writes ``docs/results/ablation_<param>.{csv,json,png}``)::
 
     python experiments/ablation.py --param alpha --values 0.05,0.1,0.2,0.4,0.6,0.8 --seeds 0,1,2 --epochs 15
     python experiments/ablation.py --param groups --values 2,4,8,16,36,72,144 --seeds 0,1,2 --epochs 15
+    python experiments/ablation.py --param alpha --values 0.0625,0.125,0.25,0.5 --neuron exact_rev \
+        --strategy reverse --seeds 0,1,2 --epochs 15 --name ablation_alpha_exact_rev
 
 ``alpha`` runs use ``vgg_digits`` (groups 2); ``groups`` runs use ``vgg_digits144`` (every layer 144 wide, so
 every value divides it, as the paper widens its layers to 144). Everything else is the ``revsnn train`` default
@@ -27,6 +29,7 @@ import sys
 import tempfile
 
 from revsnn_jax import train
+from revsnn_jax.bench import plots
 
 MODEL = {"alpha": "vgg_digits", "groups": "vgg_digits144"}
 
@@ -37,13 +40,16 @@ def main(argv=None) -> int:
     parser.add_argument("--values", required=True, help="comma-separated values of --param")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--neuron", default="rev", help="a revsnn train --neuron (default: the paper's, rev)")
+    parser.add_argument("--strategy", default="inverse_grad", help="a revsnn train --strategy")
+    parser.add_argument("--name", default=None, help="base name of the result files (default ablation_PARAM)")
     parser.add_argument("--out", default="docs/results")
     args = parser.parse_args(argv)
     cast = float if args.param == "alpha" else int
     values = [cast(v) for v in args.values.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     os.makedirs(args.out, exist_ok=True)
-    name = os.path.join(args.out, f"ablation_{args.param}")
+    name = os.path.join(args.out, args.name or f"ablation_{args.param}")
     fields = [args.param, "seed", "epochs", "test_accuracy", "train_accuracy"]
     rows = []
     if os.path.exists(name + ".csv"):
@@ -60,8 +66,8 @@ def main(argv=None) -> int:
             for seed in seeds:
                 if (value, seed) in done:
                     continue
-                cfg = train.TrainConfig(model=MODEL[args.param], epochs=args.epochs, seed=seed,
-                                        **{args.param: value})
+                cfg = train.TrainConfig(model=MODEL[args.param], epochs=args.epochs, seed=seed, neuron=args.neuron,
+                                        strategy=args.strategy, **{args.param: value})
                 print(f"== {args.param}={value}, seed {seed}", file=sys.stderr, flush=True)
                 r = train.train_and_evaluate(cfg, os.path.join(scratch, f"{value}-{seed}"), progress=False)
                 row = {args.param: value, "seed": seed, "epochs": args.epochs, "test_accuracy": r["test_accuracy"],
@@ -77,32 +83,16 @@ def main(argv=None) -> int:
                         "std": statistics.stdev(accs) if len(accs) > 1 else 0.0, "seeds": len(accs)})
     with open(name + ".json", "w") as f:
         json.dump({"command": "python experiments/ablation.py " + " ".join(argv or sys.argv[1:]),
-                   "model": MODEL[args.param], "epochs": args.epochs, "summary": summary, "rows": rows}, f, indent=1)
+                   "model": MODEL[args.param], "neuron": args.neuron, "strategy": args.strategy,
+                   "epochs": args.epochs, "summary": summary, "rows": rows}, f, indent=1)
         f.write("\n")
-    _plot(summary, args.param, name + ".png", MODEL[args.param], args.epochs)
+    plots.ablation(summary, args.param, name + ".png",
+                   f"digits, {MODEL[args.param]}, T=4, {args.epochs} epochs, {args.neuron}/{args.strategy} "
+                   "(cf. Fig. 7)")
     for s in summary:
         print(f"{args.param}={s[args.param]}: {100 * s['mean']:.2f} +- {100 * s['std']:.2f} % "
               f"({s['seeds']} seeds)")
     return 0
-
-
-def _plot(summary, param, path, model, epochs):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    x = [s[param] for s in summary]
-    ax.errorbar(x, [100 * s["mean"] for s in summary], yerr=[100 * s["std"] for s in summary], marker="o",
-                capsize=3)
-    if param == "groups":
-        ax.set_xscale("log", base=2)
-    ax.set_xlabel(param)
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"digits, {model}, T=4, {epochs} epochs (cf. Fig. 7)", fontsize=9)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

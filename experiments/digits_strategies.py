@@ -1,8 +1,10 @@
-"""Offline accuracy check: the README's default run (digits, vgg_digits, T=4) with ``bptt`` and ``inverse_grad``.
+"""Offline accuracy check: the README's default run (digits, vgg_digits, T=4) under several strategies.
 
-Command (writes ``docs/results/digits_strategies.{csv,json,png}`` and each run's ``metrics.jsonl``)::
+Commands (each writes ``docs/results/<name>.{csv,json,png}`` and each run's ``metrics.jsonl``)::
 
     python experiments/digits_strategies.py --seeds 0,1,2 --out docs/results
+    python experiments/digits_strategies.py --neuron exact_rev --strategies bptt,reverse --seeds 0,1,2 \
+        --name digits_exact_rev --out docs/results
 
 Each (strategy, seed) pair is one ``revsnn train`` run with the defaults (SGD + momentum 0.9, lr 0.1 cosine,
 30 epochs, batch 64), the same seed for both strategies. Expected on a 2-core CPU: test accuracy about 97-98%
@@ -21,7 +23,8 @@ import statistics
 import sys
 import tempfile
 
-from revsnn_jax import cli, train
+from revsnn_jax import train
+from revsnn_jax.bench import plots
 
 
 def main(argv=None) -> int:
@@ -29,24 +32,27 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     parser.add_argument("--strategies", default="bptt,inverse_grad")
     parser.add_argument("--epochs", type=int, default=None, help="default: the digits default (30)")
+    parser.add_argument("--neuron", default="rev", help="a revsnn train --neuron (default: the paper's, rev)")
+    parser.add_argument("--name", default="digits_strategies", help="base name of the result files")
     parser.add_argument("--out", default="docs/results")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     strategies = args.strategies.split(",")
-    runs_dir = os.path.join(args.out, "digits_runs")
+    runs_dir = os.path.join(args.out, "digits_runs" if args.neuron == "rev" else f"digits_runs_{args.neuron}")
     os.makedirs(runs_dir, exist_ok=True)
     rows, curves = [], {}
     with tempfile.TemporaryDirectory() as scratch:
         for strategy in strategies:
             for seed in seeds:
-                cfg = train.TrainConfig(strategy=strategy, seed=seed, epochs=args.epochs)
+                cfg = train.TrainConfig(strategy=strategy, seed=seed, epochs=args.epochs, neuron=args.neuron)
                 workdir = os.path.join(scratch, f"{strategy}-seed{seed}")
-                print(f"== {strategy}, seed {seed}", file=sys.stderr, flush=True)
+                print(f"== {args.neuron} {strategy}, seed {seed}", file=sys.stderr, flush=True)
                 result = train.train_and_evaluate(cfg, workdir, progress=False)
                 kept = os.path.join(runs_dir, f"{strategy}-seed{seed}.jsonl")
                 shutil.copy(os.path.join(workdir, "metrics.jsonl"), kept)
-                rows.append({k: result[k] for k in ("strategy", "seed", "epochs", "test_accuracy",
-                                                    "train_accuracy", "test_loss", "wall_seconds")})
+                rows.append({"neuron": args.neuron, **{k: result[k] for k in (
+                    "strategy", "seed", "epochs", "test_accuracy", "train_accuracy", "test_loss", "wall_seconds")},
+                    "epoch_seconds_median": statistics.median(r["epoch_seconds"] for r in train.read_metrics(workdir))})
                 if seed == seeds[0]:
                     curves[f"{strategy} (seed {seed})"] = train.read_metrics(workdir)
     summary = {}
@@ -54,19 +60,22 @@ def main(argv=None) -> int:
         accs = [r["test_accuracy"] for r in rows if r["strategy"] == strategy]
         summary[strategy] = {"test_accuracy_mean": statistics.mean(accs),
                              "test_accuracy_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-                             "wall_seconds_max": max(r["wall_seconds"] for r in rows if r["strategy"] == strategy)}
-    with open(os.path.join(args.out, "digits_strategies.csv"), "w", newline="") as f:
+                             "wall_seconds_max": max(r["wall_seconds"] for r in rows if r["strategy"] == strategy),
+                             "epoch_seconds_median": statistics.median(r["epoch_seconds_median"] for r in rows
+                                                                       if r["strategy"] == strategy)}
+    with open(os.path.join(args.out, args.name + ".csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     meta = {"command": "python experiments/digits_strategies.py " + " ".join(argv or sys.argv[1:]),
-            "what": "revsnn train defaults (digits, vgg_digits, T=4, SGD) per strategy and seed; final-epoch "
-                    "test accuracy on the fixed 360-image test split", "summary": summary, "rows": rows}
-    with open(os.path.join(args.out, "digits_strategies.json"), "w") as f:
+            "what": f"revsnn train defaults (digits, vgg_digits, T=4, SGD) with neuron {args.neuron}, per strategy and "
+                    "seed; final-epoch test accuracy on the fixed 360-image test split",
+            "summary": summary, "rows": rows}
+    with open(os.path.join(args.out, args.name + ".json"), "w") as f:
         json.dump(meta, f, indent=1)
         f.write("\n")
-    cli.plot_curves(curves, os.path.join(args.out, "digits_strategies.png"),
-                    title="digits, vgg_digits, T=4: bptt vs inverse_grad (same seed)")
+    plots.curves(curves, os.path.join(args.out, args.name + ".png"),
+                 title=f"digits, vgg_digits, T=4, neuron {args.neuron}: {' vs '.join(strategies)} (same seed)")
     for strategy, s in summary.items():
         print(f"{strategy:14s} test accuracy {100 * s['test_accuracy_mean']:.2f} +- "
               f"{100 * s['test_accuracy_std']:.2f} %  (max {s['wall_seconds_max']:.0f} s per run)")

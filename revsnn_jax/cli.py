@@ -1,26 +1,35 @@
-"""The ``revsnn`` command.
+"""The ``revsnn`` command: argument parsing over :mod:`revsnn_jax.train` and :mod:`revsnn_jax.bench`.
 
-``revsnn train``                trains a spiking network (default: offline digits, reversible neuron, inverse_grad)
+``revsnn train``                trains a spiking network (default: offline digits, the paper's neuron, inverse_grad)
 ``revsnn plot WORKDIR``         loss/accuracy curves of a run as PNG
 ``revsnn bench neuron-memory``  compiled memory of one neuron layer per strategy, T = 1..32
 ``revsnn bench neuron-grad``    gradient error of each strategy against BPTT (float32 / float64)
-``revsnn bench neuron-time``    backward FLOPs per step and backward time ratios
-``revsnn bench memory``         compiled memory of one training step of a whole network, per strategy;
-                                ``--grid`` runs the paper's Fig. 5 grid and writes CSV + PNG
-``revsnn bench time``           forward/backward time ratios and per-step FLOPs of a whole network per strategy;
-                                ``--grid`` runs the Fig. 6 grid (VGG-11..19 x T=4,6,8) and writes CSV + PNG
-``revsnn bench step``           one network step's forward and VJP variants timed apart (neuron rule, replayed
-                                convolutions, plain LIF): where the reversible backward's time goes
+``revsnn bench neuron-time``    backward FLOPs per step and backward time ratios of one neuron layer
+``revsnn bench memory``         compiled memory of one training step of a whole network, per configuration;
+                                several ``--timesteps`` give memory vs T (CSV + PNG); ``--grid``: the Fig. 5 grid
+``revsnn bench time``           forward/backward time ratios and per-step FLOPs of a whole network per configuration;
+                                ``--grid``: the Fig. 6 grid (VGG-11..19 x T=4,6,8)
+``revsnn bench step``           one network step's pieces timed apart: where the backward's time goes
+``revsnn bench network-check``  whole-network gradient error vs BPTT and training-step time ratios
+
+Strategies by what they do (``revsnn train --help`` lists them): ``bptt``, ``checkpoint``, ``anchored``
+(alias ``reversible``), ``anchored+closed_form`` (alias ``inverse_grad``), ``+low_memory``, ``+keep_convs``,
+``reverse`` (exact time reversal, with ``--neuron exact_rev``). Benchmark configurations are
+``[NEURON:]STRATEGY``, e.g. ``exact_rev:reverse``, ``lif:anchored``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import dataclasses
 import json
 import os
 import sys
 from typing import Sequence
+
+from revsnn_jax.errors import InputError
+
+_ARGV: list[str] = []   # the arguments main() was given, recorded in every result file
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -33,133 +42,249 @@ def _ints(text: str) -> tuple[int, ...]:
     return values
 
 
-def _write(rows: list[dict], out: str | None, name: str, meta: dict) -> None:
-    if not out:
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _meta(**extra) -> dict:
+    from revsnn_jax.bench import report
+    return report.meta(_ARGV, **extra)
+
+
+def _progress(message: str) -> None:
+    from revsnn_jax.bench import report
+    report.progress(message)
+
+
+def _emit(args, rows: list[dict], name: str, info: dict, columns=None, header: str | None = None) -> None:
+    """Writes the rows (``--out``) and prints them (``--json``: one JSON object; else a table)."""
+    from revsnn_jax.bench import report
+    report.write(rows, args.out, name, info)
+    if args.json:
+        print(json.dumps({**info, "rows": rows}))
         return
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, name + ".csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    with open(os.path.join(out, name + ".json"), "w") as f:
-        json.dump({**meta, "rows": rows}, f, indent=1)
-        f.write("\n")
+    if header:
+        print(header)
+    print(report.table(rows, columns))
 
 
-def _table(rows: list[dict], columns: Sequence[str]) -> str:
-    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in columns]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
-    lines += ["  ".join(str(r[c]).ljust(w) for c, w in zip(columns, widths)) for r in rows]
-    return "\n".join(lines)
+# --- neuron settings: defined once, by the neuron types ------------------------------------------------------
+
+def neuron_fields() -> dict[str, dataclasses.Field]:
+    """Every neuron setting (the union of the neuron types' fields), by name."""
+    from revsnn_jax import neurons
+    fields = {}
+    for cls in neurons.NEURONS.values():
+        for f in dataclasses.fields(cls):
+            fields.setdefault(f.name, f)
+    return fields
 
 
-def _meta(args: argparse.Namespace) -> dict:
-    import jax
-    return {"command": "revsnn " + " ".join(sys.argv[1:]), "jax": jax.__version__,
-            "backend": jax.default_backend(), "device": str(jax.devices()[0].device_kind)}
+def _field_type(f: dataclasses.Field):
+    text = str(f.type)
+    return _bool if "bool" in text else int if "int" in text else str if "str" in text else float
 
 
-def _neuron_params(args: argparse.Namespace):
+def add_neuron_flags(group, only: Sequence[str] | None = None, defaults: dict | None = None) -> None:
+    """One flag per neuron setting (``--tau``, ``--alpha``, ...), help naming which neurons have it."""
+    from revsnn_jax import neurons
+    from revsnn_jax.surrogate import SURROGATES
+    for name, f in neuron_fields().items():
+        if only is not None and name not in only:
+            continue
+        owners = [k for k, cls in neurons.NEURONS.items() if name in {g.name for g in dataclasses.fields(cls)}]
+        per = ", ".join(f"{k} {_default(k, name)}" for k in owners)
+        kw = {"choices": SURROGATES} if name == "surrogate" else {}
+        if defaults is not None:
+            kw["default"] = defaults.get(name)
+        group.add_argument("--" + name.replace("_", "-"), dest=name, type=_field_type(f), **kw,
+                           help=f"default per neuron: {per}")
+
+
+def _default(kind: str, name: str):
+    from revsnn_jax import neurons
+    return {f.name: f.default for f in dataclasses.fields(neurons.NEURONS[kind])}[name]
+
+
+def _paper_neuron(args):
+    """The paper's neuron with the ``--tau``/``--alpha``/... given to a neuron benchmark."""
     from revsnn_jax.neurons import RevLIFParams
-    return RevLIFParams(tau=args.tau, alpha=args.alpha, beta=args.beta, groups=args.groups,
-                        surrogate=args.surrogate)
+    names = {f.name for f in dataclasses.fields(RevLIFParams)}
+    return RevLIFParams(**{k: v for k, v in vars(args).items() if k in names and v is not None})
 
 
-def cmd_neuron_memory(args: argparse.Namespace) -> int:
-    from revsnn_jax import bench
-    rows = bench.neuron_memory(args.timesteps, args.batch_size, args.width)
+# --- neuron benchmarks ---------------------------------------------------------------------------------------
+
+def cmd_neuron_memory(args) -> int:
+    from revsnn_jax.bench import neuron
+    rows = neuron.neuron_memory(args.timesteps, args.batch_size, args.width, progress=_progress)
     by_t = {}
     for r in rows:
         by_t.setdefault(r["timesteps"], {})[r["config"]] = r["temp_bytes"]
-    table = [{"T": t, **{c: f"{b / 2**20:.2f}" for c, b in cols.items()},
-              "bptt/inverse_grad": f"{cols['rev/bptt'] / cols['rev/inverse_grad']:.1f}x"} for t, cols in by_t.items()]
-    meta = {**_meta(args), "unit": "bytes", "what": "XLA temp bytes of one neuron layer forward+backward, float32 "
-            f"[T, {args.batch_size}, {args.width}]; inputs and outputs excluded"}
-    _write(rows, args.out, "neuron_memory", meta)
+    table = [{"T": t, **{c: f"{b / 2**20:.2f}" for c, b in cols.items()}} for t, cols in by_t.items()]
+    info = _meta(unit="bytes", what="XLA temp bytes of one neuron layer forward+backward, float32 "
+                 f"[T, {args.batch_size}, {args.width}]; inputs and outputs excluded")
+    from revsnn_jax.bench import report
+    report.write(rows, args.out, "neuron_memory", info)
     if args.json:
-        print(json.dumps({**meta, "rows": rows}))
+        print(json.dumps({**info, "rows": rows}))
     else:
         print(f"temp MiB, one neuron layer, batch {args.batch_size}, width {args.width}, float32")
-        print(_table(table, list(table[0])))
+        print(report.table(table))
     return 0
 
 
-def cmd_neuron_grad(args: argparse.Namespace) -> int:
+def cmd_neuron_grad(args) -> int:
     import jax
     import jax.numpy as jnp
-    from revsnn_jax import bench
+
+    from revsnn_jax.bench import neuron
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
-    rows = bench.neuron_gradient_error(args.timesteps, args.batch_size, args.width, jnp.dtype(args.dtype),
-                                       args.scale, args.seed, _neuron_params(args))
+    rows = neuron.neuron_gradient_error(args.timesteps, args.batch_size, args.width, jnp.dtype(args.dtype),
+                                        args.scale, args.seed, _paper_neuron(args))
     for r in rows:
-        for k in ("relative_error", "cosine", "max_abs_error"):
-            r[k] = float(f"{r[k]:.3e}") if k != "cosine" else round(r[k], 9)
-    meta = {**_meta(args), "what": "gradient of a random linear loss on (ys, v_last) w.r.t. (xs, v0) vs rev/bptt"}
-    _write(rows, args.out, f"neuron_gradients_{args.dtype}", meta)
-    if args.json:
-        print(json.dumps({**meta, "rows": rows}))
-    else:
-        print(_table(rows, ["config", "timesteps", "dtype", "relative_error", "cosine", "max_abs_error"]))
+        r.update(relative_error=float(f"{r['relative_error']:.3e}"), max_abs_error=float(f"{r['max_abs_error']:.3e}"),
+                 cosine=round(r["cosine"], 9))
+    info = _meta(what="gradient of a random linear loss on (ys, v_last) w.r.t. (xs, v0) vs plain autodiff (bptt) "
+                      "of the same neuron")
+    _emit(args, rows, f"neuron_gradients_{args.dtype}", info,
+          ["config", "timesteps", "dtype", "relative_error", "cosine", "max_abs_error"])
     return 0
 
 
-def cmd_neuron_time(args: argparse.Namespace) -> int:
-    from revsnn_jax import bench
-    p = _neuron_params(args)
-    step_flops = bench.backward_step_flops(p, args.batch_size, args.width)
-    times = bench.backward_times(args.timesteps[0], args.batch_size, args.width, args.repeats, p=p)
-    ref_b, ref_fb = times["rev/reversible"]["backward_s"], sum(times["rev/bptt"].values())
-    rows = []
-    for label, t in times.items():
-        rows.append({"config": label, "backward_flops_per_step": step_flops.get(label, ""),
-                     "backward_vs_reversible": round(t["backward_s"] / ref_b, 3),
-                     "step_vs_bptt": round((t["forward_s"] + t["backward_s"]) / ref_fb, 3)})
-    meta = {**_meta(args), "timesteps": args.timesteps[0], "batch_size": args.batch_size, "width": args.width,
-            "what": "backward FLOPs of one timestep (XLA cost analysis); median backward time relative to "
-                    "rev/reversible and forward+backward time relative to rev/bptt, interleaved in one run"}
-    _write(rows, args.out, "neuron_backward", meta)
-    if args.json:
-        print(json.dumps({**meta, "rows": rows}))
-    else:
-        print(_table(rows, list(rows[0])))
-        ig, rv = step_flops["rev/inverse_grad"], step_flops["rev/reversible"]
-        print(f"inverse_grad backward FLOPs per step: {1 - ig / rv:.1%} below reversible (paper: 23%)")
+def cmd_neuron_time(args) -> int:
+    from revsnn_jax.bench import neuron
+    p = _paper_neuron(args)
+    step_flops = neuron.backward_step_flops(p, args.batch_size, args.width)
+    times = neuron.backward_times(args.timesteps, args.batch_size, args.width, args.repeats, rev=p)
+    ref_b, ref_fb = times["rev/anchored"]["backward_s"], sum(times["rev/bptt"].values())
+    rows = [{"config": label, "rule_flops": int(step_flops[label]["rule"]),
+             "backward_flops_per_step": int(step_flops[label]["per_step"]),
+             "backward_vs_rev_anchored": round(t["backward_s"] / ref_b, 3),
+             "step_vs_rev_bptt": round((t["forward_s"] + t["backward_s"]) / ref_fb, 3)} for label, t in times.items()]
+    info = _meta(timesteps=args.timesteps, batch_size=args.batch_size, width=args.width,
+                 what="FLOPs of the neuron's backward rule from saved residuals (rule_flops) and of everything each "
+                      "backward runs per timestep (XLA cost analysis); median backward "
+                      "time relative to rev/anchored and forward+backward time relative to rev/bptt, interleaved")
+    _emit(args, rows, "neuron_backward", info)
+    if not args.json:
+        ig, rv = step_flops["rev/anchored+closed_form"], step_flops["rev/anchored"]
+        print(f"closed-form rule: {1 - ig['rule'] / rv['rule']:.1%} fewer FLOPs than autodiff's transpose; anchored "
+              f"backward per step: {1 - ig['per_step'] / rv['per_step']:.1%} fewer (paper: 23% less time)")
     return 0
 
 
-def cmd_memory(args: argparse.Namespace) -> int:
-    from revsnn_jax import bench_models
+# --- network benchmarks --------------------------------------------------------------------------------------
+
+def _grid_conflicts(args, names: Sequence[str]) -> None:
+    given = [n for n in names if getattr(args, n.replace("-", "_")) is not None]
+    if args.grid and given:
+        raise InputError(f"--grid runs its own models, timesteps and configurations; drop "
+                         f"{', '.join('--' + n for n in given)} (or use --grid-models to pick models)")
+
+
+def _configs(args, default) -> tuple[str, ...]:
+    from revsnn_jax.bench import network
+    labels = tuple(c for c in args.configs.split(",") if c) if args.configs else tuple(default)
+    network.parse_configs(labels)   # every label checked before anything is measured
+    return labels
+
+
+def cmd_memory(args) -> int:
+    from revsnn_jax.bench import network, plots
+    _grid_conflicts(args, ("model", "timesteps", "configs"))
     if args.grid:
         return _memory_grid(args)
-    configs = tuple(args.configs.split(",")) if args.configs else bench_models.NETWORK_CONFIGS
-    out = bench_models.network_memory(args.model, timesteps=args.timesteps, batch_size=args.batch_size,
-                                      configs=configs, input_size=args.input_size, anchor_every=args.anchor_every)
-    if args.peak:
+    model, timesteps, batch = args.model or "vgg19", args.timesteps or (20,), args.batch_size
+    configs = _configs(args, network.NETWORK_CONFIGS)
+    rows, out = [], None
+    for t in timesteps:
+        out = network.network_memory(model, timesteps=t, batch_size=batch, configs=configs,
+                                     input_size=args.input_size, anchor_every=args.anchor_every, progress=_progress)
         for label, r in out["results"].items():
-            r["peak_bytes_in_use"] = bench_models.measure_peak(args.model, label, timesteps=args.timesteps,
-                                                               batch_size=args.batch_size,
-                                                               input_size=args.input_size)
-    meta = _meta(args)
-    if args.out:
-        rows = [{"model": out["model"], "timesteps": out["timesteps"], "batch_size": out["batch_size"],
-                 "config": label, **r} for label, r in out["results"].items()]
-        _write(rows, args.out, f"memory_{args.model}_T{args.timesteps}_B{args.batch_size}", meta)
-    if args.json:
-        print(json.dumps(out))
-    else:
-        base = out["results"].get("bptt", {}).get("temp_bytes")
-        print(f"{args.model}, T={args.timesteps}, batch {args.batch_size}: temp MiB of one training step")
-        for label, r in out["results"].items():
-            ratio = f"  bptt/this = {base / r['temp_bytes']:.1f}x" if base and r["temp_bytes"] else ""
-            print(f"  {label:26s} {r['temp_bytes'] / 2**20:10.0f}{ratio}")
+            if args.peak:
+                r["peak_bytes_in_use"] = network.measure_peak(model, label, timesteps=t, batch_size=batch,
+                                                              input_size=args.input_size)
+            rows.append({"model": model, "timesteps": t, "batch_size": batch, "config": label, **r})
+    base = {(r["timesteps"]): r["temp_bytes"] for r in rows if r["config"] == "bptt"}
+    for r in rows:
+        r["mib"] = round(r["temp_bytes"] / 2**20, 1)
+        if base.get(r["timesteps"]) and r["temp_bytes"]:
+            r["bptt_over_this"] = round(base[r["timesteps"]] / r["temp_bytes"], 2)
+    name = f"memory_{model}_T{'-'.join(map(str, timesteps))}_B{batch}"
+    info = _meta(unit="bytes", what="XLA temp bytes of one training step (loss, gradients, SGD-momentum update), "
+                 f"input {args.input_size}x{args.input_size}x3")
+    if len(timesteps) == 1:   # the documented JSON object: {model, timesteps, batch_size, input_shape, results}
+        info = {**info, **out}
+    _emit(args, rows, name, info, ["timesteps", "config", "mib", "bptt_over_this"],
+          header=f"{model}, batch {batch}: temp MiB of one training step")
+    if args.out and len(timesteps) > 1:
+        plots.memory_vs_t(rows, os.path.join(args.out, name + ".png"),
+                          f"{model}, batch {batch}: one training step's memory vs T")
     return 0
 
 
-def time_rows(model: str, timesteps: int, batch_size: int, repeats: int, seconds: bool) -> list[dict]:
-    """One row per strategy: time ratios (and absolute seconds where ``seconds``) plus per-step FLOPs."""
-    from revsnn_jax import bench_models
-    res = bench_models.network_phase_times(model, timesteps=timesteps, batch_size=batch_size, repeats=repeats)
+def _memory_grid(args) -> int:
+    """Fig. 5: memory vs T for every model of the grid; resumable (rows already in the CSV are kept)."""
+    from revsnn_jax.bench import grids, network, plots
+    out = args.out or "docs/results"
+    table = grids.ResumableCSV(os.path.join(out, "memory_grid.csv"), ("model", "timesteps", "config"))
+    models = args.grid_models.split(",") if args.grid_models else list(network.GRID)
+    unknown = [m for m in models if m not in network.GRID]
+    if unknown:
+        raise InputError(f"--grid-models: {', '.join(unknown)} not in the grid ({', '.join(network.GRID)})")
+    cells = [{"model": m, "timesteps": t, "config": c} for m in models for t in network.GRID[m]
+             for c in network.GRID_CONFIGS]
+
+    def measure(cell):
+        r = network.network_memory(cell["model"], timesteps=cell["timesteps"], batch_size=args.batch_size,
+                                   configs=(cell["config"],))["results"][cell["config"]]
+        return [{**cell, "batch_size": args.batch_size, **r}]
+
+    grids.sweep(table, cells, measure, _progress)
+    plots.memory_grid(table.rows, os.path.join(out, "memory_grid.png"),
+                      f"Memory of one training step, batch {args.batch_size}, 32x32 input (cf. paper Fig. 5)")
+    complete = [m for m in network.GRID if all(table.done({"model": m, "timesteps": t, "config": c})
+                                               for t in network.GRID[m] for c in network.GRID_CONFIGS)]
+    with open(os.path.join(out, "memory_grid.json"), "w") as f:
+        json.dump({**_meta(), "command": f"revsnn bench memory --grid --batch-size {args.batch_size} --out {out}",
+                   "unit": "bytes", "what": "XLA temp bytes of one training step (loss, gradients, SGD update), "
+                   "CIFAR input 32x32x3", "batch_size": args.batch_size, "complete_models": complete,
+                   "missing_models": [m for m in network.GRID if m not in complete],
+                   "note": "resumable: re-running the command fills in the missing rows"}, f, indent=1)
+        f.write("\n")
+    print(f"wrote {table.path} and memory_grid.png")
+    return 0
+
+
+TIME_WHAT = ("median forward (jax.vjp of the loss) and backward (the VJP applied) time of one iteration per "
+             "configuration, interleaved in one run; ratios against bptt and reversible (anchored); step = forward + "
+             "backward. Per-step FLOPs (XLA cost analysis) of each configuration's own programs: step_vjp_flops (the "
+             "VJP it takes per timestep) and step_forward_flops (its recompute: a step forward, or the rebuild); "
+             "backward FLOPs per step = step_vjp_flops + recompute_forwards * step_forward_flops")
+
+
+def time_rows(model: str, timesteps: int, batch_size: int, repeats: int, seconds: bool, configs,
+              progress=None) -> list[dict]:
+    """One row per configuration: time ratios (and seconds where ``seconds``) plus per-step FLOPs."""
+    from revsnn_jax.bench import network
+    res = network.network_phase_times(model, timesteps=timesteps, batch_size=batch_size, repeats=repeats,
+                                      configs=configs, progress=progress)
     step = {label: r["forward_s"] + r["backward_s"] for label, r in res.items()}
     rows = []
     for label, r in res.items():
@@ -168,110 +293,72 @@ def time_rows(model: str, timesteps: int, batch_size: int, repeats: int, seconds
                "backward_vs_bptt": round(r["backward_s"] / res["bptt"]["backward_s"], 3),
                "backward_vs_reversible": round(r["backward_s"] / res["reversible"]["backward_s"], 3),
                "step_vs_bptt": round(step[label] / step["bptt"], 3),
-               "step_vjp_flops": int(r["step_vjp_flops"]), "step_forward_flops": int(r["step_forward_flops"])}
+               "step_vjp_flops": int(r["step_vjp_flops"]), "step_forward_flops": int(r["step_forward_flops"]),
+               "recompute_forwards": round(r["recompute_forwards"], 3)}
         if seconds:
             row.update(forward_s=round(r["forward_s"], 5), backward_s=round(r["backward_s"], 5))
         rows.append(row)
     return rows
 
 
-def cmd_time(args: argparse.Namespace) -> int:
+def cmd_time(args) -> int:
     import jax
+
+    from revsnn_jax.bench import network
     seconds = jax.default_backend() != "cpu"   # CPU seconds are not comparable across machines: ratios only
+    _grid_conflicts(args, ("model", "timesteps", "configs"))
+    configs = _configs(args, network.TIME_CONFIGS)
+    missing = [c for c in ("bptt", "reversible") if c not in configs]
+    if missing:
+        raise InputError(f"--configs must include {' and '.join(missing)} (the ratios are taken against them)")
     if args.grid:
-        return _time_grid(args, seconds)
-    rows = time_rows(args.model, args.timesteps, args.batch_size, args.repeats, seconds)
-    meta = {**_meta(args), "what": TIME_WHAT, "repeats": args.repeats}
-    _write(rows, args.out, f"time_{args.model}_T{args.timesteps}_B{args.batch_size}", meta)
-    if args.json:
-        print(json.dumps({**meta, "model": args.model, "timesteps": args.timesteps, "batch_size": args.batch_size,
-                          "rows": rows}))
-    else:
-        print(f"{args.model}, T={args.timesteps}, batch {args.batch_size} ({meta['backend']})")
-        print(_table(rows, [c for c in rows[0] if c not in ("model", "timesteps", "batch_size")]))
+        return _time_grid(args, seconds, configs)
+    model, timesteps = args.model or "vgg11", args.timesteps or 4
+    rows = time_rows(model, timesteps, args.batch_size, args.repeats, seconds, configs, _progress)
+    info = _meta(what=TIME_WHAT, repeats=args.repeats, model=model, timesteps=timesteps, batch_size=args.batch_size)
+    _emit(args, rows, f"time_{model}_T{timesteps}_B{args.batch_size}", info,
+          [c for c in rows[0] if c not in ("model", "timesteps", "batch_size")],
+          header=f"{model}, T={timesteps}, batch {args.batch_size} ({jax.default_backend()})")
     return 0
 
 
-TIME_WHAT = ("median forward (jax.vjp of the loss) and backward (the VJP applied) time of one iteration per "
-             "strategy, interleaved in one run; ratios against bptt and reversible; step = forward + backward. "
-             "FLOPs (XLA cost analysis) of one network step's VJP (its forward recompute included) and forward")
-
-
-def _time_grid(args: argparse.Namespace, seconds: bool) -> int:
+def _time_grid(args, seconds: bool, configs) -> int:
     """Fig. 6 counterpart: time ratios for VGG-11/13/16/19 x T=4,6,8 (resumable, like the memory grid)."""
-    from revsnn_jax import bench_models
-    out_dir = args.out or "docs/results"
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, "time_grid.csv")
-    rows = []
-    if os.path.exists(path):
-        with open(path) as f:
-            rows = list(csv.DictReader(f))
-    done = {(r["model"], int(r["timesteps"])) for r in rows}
-    models = args.grid_models.split(",") if args.grid_models else list(bench_models.TIME_GRID)
-    todo = [(m, t) for m in models for t in bench_models.TIME_GRID[m] if (m, t) not in done]
-    for i, (m, t) in enumerate(todo):
-        new = time_rows(m, t, args.batch_size, args.repeats, seconds)
-        rows += [{k: str(v) for k, v in r.items()} for r in new]
-        with open(path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        ig = next(r for r in new if r["config"] == "inverse_grad")
-        print(f"[{i + 1}/{len(todo)}] {m} T={t}: inverse_grad backward {ig['backward_vs_reversible']}x "
-              f"reversible, step {ig['step_vs_bptt']}x bptt", file=sys.stderr, flush=True)
-    _plot_time_grid(rows, os.path.join(out_dir, "time_grid.png"), args.batch_size)
-    with open(os.path.join(out_dir, "time_grid.json"), "w") as f:
-        json.dump({**_meta(args), "batch_size": args.batch_size, "repeats": args.repeats, "what": TIME_WHAT},
-                  f, indent=1)
+    from revsnn_jax.bench import grids, network, plots
+    out = args.out or "docs/results"
+    table = grids.ResumableCSV(os.path.join(out, "time_grid.csv"), ("model", "timesteps"))
+    models = args.grid_models.split(",") if args.grid_models else list(network.TIME_GRID)
+    cells = [{"model": m, "timesteps": t} for m in models for t in network.TIME_GRID[m]]
+    grids.sweep(table, cells, lambda c: time_rows(c["model"], c["timesteps"], args.batch_size, args.repeats,
+                                                  seconds, configs, _progress), _progress)
+    plots.time_grid(table.rows, os.path.join(out, "time_grid.png"),
+                    f"Whole-network training-step time / BPTT, batch {args.batch_size} (cf. paper Fig. 6)")
+    with open(os.path.join(out, "time_grid.json"), "w") as f:
+        json.dump({**_meta(), "command": f"revsnn bench time --grid --batch-size {args.batch_size} --repeats "
+                   f"{args.repeats} --out {out}", "batch_size": args.batch_size, "repeats": args.repeats,
+                   "what": TIME_WHAT}, f, indent=1)
         f.write("\n")
-    print(f"wrote {path} and time_grid.png")
+    print(f"wrote {table.path} and time_grid.png")
     return 0
 
 
-def _plot_time_grid(rows: list[dict], path: str, batch_size: int) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, (ax_b, ax_s) = plt.subplots(1, 2, figsize=(11, 4.2))
-    styles = {"inverse_grad": "-", "inverse_grad+keep_convs": "--", "checkpoint": ":"}
-    for i, m in enumerate(dict.fromkeys(r["model"] for r in rows)):
-        for c, ls in styles.items():
-            pts = sorted((int(r["timesteps"]), float(r["backward_vs_reversible"]), float(r["step_vs_bptt"]))
-                         for r in rows if r["model"] == m and r["config"] == c)
-            if not pts:
-                continue
-            t, b, s = zip(*pts)
-            if c != "checkpoint":
-                ax_b.plot(t, b, color=f"C{i}", ls=ls, marker="o", ms=3, label=f"{m} {c}")
-            ax_s.plot(t, s, color=f"C{i}", ls=ls, marker="o", ms=3, label=f"{m} {c}")
-    ax_b.axhline(1.0, color="k", lw=0.8)
-    ax_b.set_title("backward time / reversible")
-    ax_s.axhline(1.0, color="k", lw=0.8)
-    ax_s.set_title("training-step time (fwd+bwd) / bptt")
-    for ax in (ax_b, ax_s):
-        ax.set_xlabel("timesteps T")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"Whole-network time ratios, batch {batch_size} (cf. paper Fig. 6)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+STEP_WHAT = ("median time of one network step's forward and of its VJP variants (jax.vjp of the step, applied; "
+             "what the backward runs per timestep) and of the exact neuron's rebuild, interleaved in one run, "
+             "relative to the VJP with the neuron differentiated by autodiff; FLOPs from XLA cost analysis. "
+             "backward_vs_forward is (VJP - forward) / forward")
 
 
-def cmd_step(args: argparse.Namespace) -> int:
-    """One network step's forward and VJP variants timed apart: where the reversible backward's time goes."""
+def cmd_step(args) -> int:
     import jax
 
-    from revsnn_jax import bench_models
-    res = bench_models.step_anatomy(args.model, batch_size=args.batch_size, repeats=args.repeats)
+    from revsnn_jax.bench import network
+    res = network.step_anatomy(args.model, batch_size=args.batch_size, repeats=args.repeats)
     base = res["vjp_reversible"]["seconds"]
-    seconds = jax.default_backend() != "cpu"
     rows = []
     for part, r in res.items():
         row = {"model": args.model, "batch_size": args.batch_size, "part": part,
                "time_vs_vjp_reversible": round(r["seconds"] / base, 3), "flops": int(r["flops"])}
-        if seconds:
+        if jax.default_backend() != "cpu":
             row["seconds"] = round(r["seconds"], 6)
         rows.append(row)
     t = {part: r["seconds"] for part, r in res.items()}
@@ -280,120 +367,42 @@ def cmd_step(args: argparse.Namespace) -> int:
         "lif_vjp_vs_reversible_neuron": round(t["vjp_lif"] / t["vjp_reversible"], 3),
         "conv_forward_share_of_vjp": round(1 - t["vjp_inverse_grad_replayed"] / t["vjp_inverse_grad"], 3),
         "backward_vs_forward": round((t["vjp_reversible"] - t["forward"]) / t["forward"], 3),
+        "exact_reverse_step_vs_anchored_step": round((t["rebuild_exact_rev"] + t["vjp_exact_rev_replayed"])
+                                                     / (t["forward"] + t["vjp_reversible"]), 3),
     }
-    meta = {**_meta(args), "what": STEP_WHAT, "repeats": args.repeats, "summary": summary}
-    _write(rows, args.out, f"step_anatomy_{args.model}_B{args.batch_size}", meta)
-    if args.json:
-        print(json.dumps({**meta, "rows": rows}))
-    else:
-        print(f"{args.model}, one step, batch {args.batch_size} ({meta['backend']})")
-        print(_table(rows, [c for c in rows[0] if c not in ("model", "batch_size")]))
+    info = _meta(what=STEP_WHAT, repeats=args.repeats, summary=summary)
+    _emit(args, rows, f"step_anatomy_{args.model}_B{args.batch_size}", info,
+          [c for c in rows[0] if c not in ("model", "batch_size")],
+          header=f"{args.model}, one step, batch {args.batch_size} ({jax.default_backend()})")
+    if not args.json:
         for k, v in summary.items():
             print(f"{k}: {v}")
     return 0
 
 
-STEP_WHAT = ("median time of one network step's forward and of its VJP variants (jax.vjp of the step, applied; "
-             "what the reversible strategies run per timestep in the backward), interleaved in one run, relative to "
-             "the VJP with the neuron differentiated by autodiff; FLOPs from XLA cost analysis. backward_vs_forward "
-             "is (VJP - forward) / forward")
-
-
-def cmd_network_check(args: argparse.Namespace) -> int:
-    """Gradient error of every strategy against bptt, and training-step time ratios, on one whole network."""
-    from revsnn_jax import bench_models
-    errors = bench_models.network_gradient_error(args.model, timesteps=args.timesteps, batch_size=args.batch_size,
-                                                 input_size=args.input_size)
-    times = bench_models.network_step_times(args.model, timesteps=args.timesteps, batch_size=args.batch_size,
-                                            input_size=args.input_size, repeats=args.repeats)
+def cmd_network_check(args) -> int:
+    """Gradient error of every configuration against BPTT, and training-step time ratios, on one network."""
+    from revsnn_jax.bench import network
+    configs = _configs(args, network.NETWORK_CONFIGS)
+    errors = network.network_gradient_error(args.model, timesteps=args.timesteps, batch_size=args.batch_size,
+                                            input_size=args.input_size, configs=configs)
+    times = network.network_step_times(args.model, timesteps=args.timesteps, batch_size=args.batch_size,
+                                       input_size=args.input_size, repeats=args.repeats, configs=configs)
     rows = [{"model": args.model, "timesteps": args.timesteps, "batch_size": args.batch_size, "config": label,
              "relative_error": float(f"{errors[label]['relative_error']:.3e}") if label in errors else 0.0,
              "cosine": round(errors[label]["cosine"], 9) if label in errors else 1.0,
-             "step_time_vs_bptt": round(t / times["bptt"], 3)} for label, t in times.items()]
-    meta = {**_meta(args), "what": "float32 parameter gradients vs bptt (BatchNorm in training mode) and median "
-            "training-step time relative to bptt, interleaved in one run"}
-    _write(rows, args.out, f"network_check_{args.model}_T{args.timesteps}_B{args.batch_size}", meta)
-    if args.json:
-        print(json.dumps({**meta, "rows": rows}))
-    else:
-        print(_table(rows, ["config", "relative_error", "cosine", "step_time_vs_bptt"]))
+             "step_time_vs_bptt": round(t / times["bptt"], 3) if "bptt" in times else ""}
+            for label, t in times.items()]
+    info = _meta(what="float32 parameter gradients vs bptt of the same network and neuron (BatchNorm in training "
+                      "mode) and median training-step time relative to bptt, interleaved in one run")
+    _emit(args, rows, f"network_check_{args.model}_T{args.timesteps}_B{args.batch_size}", info,
+          ["config", "relative_error", "cosine", "step_time_vs_bptt"])
     return 0
 
 
-def _memory_grid(args: argparse.Namespace) -> int:
-    """Fig. 5: memory vs T for every model of the grid; resumable (rows already in the CSV are kept)."""
-    from revsnn_jax import bench_models
-    out_dir = args.out or "docs/results"
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, "memory_grid.csv")
-    done = {}
-    if os.path.exists(path):
-        with open(path) as f:
-            for r in csv.DictReader(f):
-                done[(r["model"], int(r["timesteps"]), r["config"])] = r
-    fields = ["model", "timesteps", "batch_size", "config", "temp_bytes", "argument_bytes", "output_bytes"]
-    models = args.grid_models.split(",") if args.grid_models else list(bench_models.GRID)
-    todo = [(m, t, c) for m in models for t in bench_models.GRID[m] for c in bench_models.GRID_CONFIGS
-            if (m, t, c) not in done]
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        if not done:
-            writer.writeheader()
-        for i, (m, t, c) in enumerate(todo):
-            r = bench_models.network_memory(m, timesteps=t, batch_size=args.batch_size, configs=(c,))["results"][c]
-            row = {"model": m, "timesteps": t, "batch_size": args.batch_size, "config": c, **r}
-            writer.writerow(row)
-            f.flush()
-            done[(m, t, c)] = row
-            print(f"[{i + 1}/{len(todo)}] {m} T={t} {c}: {r['temp_bytes'] / 2**20:.0f} MiB", file=sys.stderr,
-                  flush=True)
-    _plot_grid(list(done.values()), os.path.join(out_dir, "memory_grid.png"))
-    complete = [m for m in bench_models.GRID if all((m, t, c) in done for t in bench_models.GRID[m]
-                                                   for c in bench_models.GRID_CONFIGS)]
-    with open(os.path.join(out_dir, "memory_grid.json"), "w") as f:
-        # The rows may come from several resumed runs: name the command that makes (or completes) them all.
-        command = f"revsnn bench memory --grid --batch-size {args.batch_size} --out {out_dir}"
-        json.dump({**_meta(args), "command": command, "unit": "bytes", "what": "XLA temp bytes of one training "
-                   "step (loss, gradients, SGD update), CIFAR input 32x32x3", "batch_size": args.batch_size,
-                   "complete_models": complete, "missing_models": [m for m in bench_models.GRID if m not in complete],
-                   "note": "resumable: re-running the command fills in the missing rows"}, f, indent=1)
-        f.write("\n")
-    print(f"wrote {path} and memory_grid.png")
-    return 0
+# --- training ------------------------------------------------------------------------------------------------
 
-
-def _family_and_depth(model: str) -> tuple[bool, int]:
-    """Sort key for grid models: VGGs, then ResNets, each by depth."""
-    family = model.rstrip("0123456789")
-    return family == "resnet", int(model[len(family):] or 0)
-
-
-def _plot_grid(rows: list[dict], path: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    models = sorted(dict.fromkeys(r["model"] for r in rows), key=_family_and_depth)
-    fig, axes = plt.subplots(2, (len(models) + 1) // 2, figsize=(4 * ((len(models) + 1) // 2), 7), squeeze=False)
-    for ax, m in zip(axes.ravel(), models):
-        for c in dict.fromkeys(r["config"] for r in rows):
-            pts = sorted((int(r["timesteps"]), int(r["temp_bytes"]) / 2**30) for r in rows
-                         if r["model"] == m and r["config"] == c)
-            if pts:
-                ax.plot(*zip(*pts), marker="o", ms=3, label=c)
-        ax.set_title(m)
-        ax.set_xlabel("timesteps T")
-        ax.set_ylabel("GiB (XLA temp)")
-        ax.grid(alpha=0.3)
-    for ax in axes.ravel()[len(models):]:
-        ax.set_visible(False)
-    axes.ravel()[0].legend(fontsize=8)
-    fig.suptitle("Memory of one training step, batch 128, 32x32 input (cf. paper Fig. 5)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def cmd_train(args: argparse.Namespace) -> int:
+def cmd_train(args) -> int:
     from revsnn_jax import train
     values = train_config_values(args)
     if args.dry_run:
@@ -417,7 +426,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def train_config_values(args: argparse.Namespace) -> dict:
     """TrainConfig fields: its defaults, then ``--config FILE``'s ``get_config()``, then flags given explicitly."""
-    import dataclasses
     from revsnn_jax.train import TrainConfig
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     values = {}
@@ -431,16 +439,16 @@ def load_config_file(path: str, fields: set[str]) -> dict:
     """``get_config()`` of a Python config file (see ``experiments/``), checked against TrainConfig's fields."""
     import importlib.util
     if not os.path.isfile(path):
-        raise ValueError(f"config file {path!r} does not exist")
+        raise InputError(f"config file {path!r} does not exist")
     spec = importlib.util.spec_from_file_location("_revsnn_config", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     if not hasattr(module, "get_config"):
-        raise ValueError(f"config file {path!r} has no get_config() function")
+        raise InputError(f"config file {path!r} has no get_config() function")
     values = dict(module.get_config())
     unknown = sorted(set(values) - fields)
     if unknown:
-        raise ValueError(f"config file {path!r} sets unknown fields {', '.join(unknown)}; valid fields: "
+        raise InputError(f"config file {path!r} sets unknown fields {', '.join(unknown)}; valid fields: "
                          f"{', '.join(sorted(fields))}")
     return values
 
@@ -448,54 +456,32 @@ def load_config_file(path: str, fields: set[str]) -> dict:
 def _default_workdir(values: dict) -> str:
     from revsnn_jax.train import TrainConfig
     cfg = TrainConfig(**values).resolved()
-    return os.path.join("runs", f"{cfg.dataset}-{cfg.model}-{cfg.strategy}-T{cfg.timesteps}-seed{cfg.seed}")
+    strategy = cfg.strategy.replace("+", "-")
+    return os.path.join("runs", f"{cfg.dataset}-{cfg.model}-{strategy}-T{cfg.timesteps}-seed{cfg.seed}")
 
 
-def cmd_plot(args: argparse.Namespace) -> int:
+def cmd_plot(args) -> int:
+    from revsnn_jax.bench import plots
     from revsnn_jax.train import read_metrics
     records = read_metrics(args.workdir)
     if not records:
-        raise ValueError(f"{args.workdir}/metrics.jsonl is empty")
+        raise InputError(f"{args.workdir}/metrics.jsonl is empty")
     out = args.out or os.path.join(args.workdir, "curves.png")
-    plot_curves({args.label or os.path.basename(os.path.normpath(args.workdir)): records}, out)
+    plots.curves({args.label or os.path.basename(os.path.normpath(args.workdir)): records}, out)
     print(f"wrote {out}")
     return 0
-
-
-def plot_curves(runs: dict[str, list[dict]], path: str, title: str | None = None) -> None:
-    """Loss and accuracy per epoch (train dashed, test solid) of one or more runs, as a PNG."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for i, (label, records) in enumerate(runs.items()):
-        epochs = [r["epoch"] for r in records]
-        color = f"C{i}"
-        for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
-            ax.plot(epochs, [r[f"train_{key}"] for r in records], color=color, ls="--", label=f"{label} train")
-            ax.plot(epochs, [r[f"test_{key}"] for r in records], color=color, label=f"{label} test")
-    for ax, name in ((ax_loss, "cross-entropy loss"), (ax_acc, "accuracy")):
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(name)
-        ax.grid(alpha=0.3)
-    ax_loss.set_yscale("log")
-    ax_acc.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def add_train_parser(sub) -> None:
     """``revsnn train``: every flag defaults to TrainConfig (SUPPRESS keeps "not given" apart from a default, so
     a ``--config`` file's values are overridden only by flags actually given)."""
     from revsnn_jax import data, train
-    from revsnn_jax.nn import MODELS, STRATEGIES
+    from revsnn_jax.nn import MODELS
+    from revsnn_jax.strategies import ALIASES, choices
     d = train.TrainConfig()
     p = sub.add_parser("train", help="train a spiking network", argument_default=argparse.SUPPRESS, description=(
                            "Train a spiking network with one of the gradient strategies. With no flags: the "
-                           "offline digits dataset (scikit-learn), vgg_digits, T=4, reversible neuron, "
+                           "offline digits dataset (scikit-learn), vgg_digits, T=4, the paper's reversible neuron, "
                            "inverse_grad. Progress goes to stderr; --json prints the final summary on stdout."))
     g = p.add_argument_group("run")
     g.add_argument("--config", help="a Python file whose get_config() returns TrainConfig fields (flags given "
@@ -509,33 +495,34 @@ def add_train_parser(sub) -> None:
     g.add_argument("--dry-run", action="store_true", default=False, help="build the model and compile one "
                    "training step (no data, no training); print its compiled memory")
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", choices=data.DATASETS, help=f"(default {d.dataset})")
+    g.add_argument("--dataset", choices=tuple(data.DATASETS), help=f"(default {d.dataset})")
     g.add_argument("--data-dir", dest="data_dir", help="tfds data_dir holding prepared CIFAR (array_record)")
     g.add_argument("--batch-size", dest="batch_size", type=int, help="global batch size, divisible by the number "
                    "of devices (default per dataset: " + _per_dataset("batch_size") + ")")
     g.add_argument("--augment", action=argparse.BooleanOptionalAction, help="random crop + flip (default: on for "
                    "CIFAR, off for digits)")
+    g.add_argument("--encoding", choices=("direct", "frames"), help="direct: a static image at every step; frames: "
+                   "[T, B, H, W, C] (static images are repeated as T frames) (default: the dataset's)")
     g = p.add_argument_group("model")
     g.add_argument("--model", help=f"one of: {', '.join(MODELS)} (default per dataset: " + _per_dataset("model")
                    + ")")
     g.add_argument("--timesteps", type=int, help=f"T (default {d.timesteps})")
-    g.add_argument("--strategy", choices=STRATEGIES, help=f"gradient strategy (default {d.strategy})")
-    g.add_argument("--anchor-every", dest="anchor_every", type=int, help="steps between stored potentials for "
-                   "reversible/inverse_grad (default ceil(sqrt(T)))")
-    g.add_argument("--low-memory", dest="low_memory", action="store_true", help="recompute segments instead of "
-                   "buffering them (less memory, more time)")
-    g.add_argument("--keep-convs", dest="keep_convs", action="store_true", help="keep each recomputed segment's "
-                   "conv outputs so the backward runs no convolution forward again (faster, more memory)")
+    aliases = ", ".join(f"{a} = {c}" for a, c in ALIASES.items())
+    g.add_argument("--strategy", choices=choices(), metavar="STRATEGY", help=f"gradient strategy, one of: "
+                   f"{', '.join(choices())} (default {d.strategy}). The paper's names are aliases: {aliases}. "
+                   "reverse needs --neuron exact_rev")
+    g.add_argument("--anchor-every", dest="anchor_every", type=int, help="steps between stored potentials for the "
+                   "anchored strategies (default ceil(sqrt(T)))")
+    g.add_argument("--low-memory", dest="low_memory", action="store_true", help="anchored: recompute segments "
+                   "instead of buffering them (less memory, more time)")
+    g.add_argument("--keep-convs", dest="keep_convs", action="store_true", help="anchored: keep each recomputed "
+                   "segment's conv outputs so the backward runs no convolution forward again (faster, more memory)")
     g.add_argument("--bn-momentum", dest="bn_momentum", type=float, help=f"(default {d.bn_momentum})")
     g = p.add_argument_group("neuron")
-    g.add_argument("--neuron", choices=train.NEURONS, help=f"rev: reversible LIF, lif: plain LIF (default "
-                   f"{d.neuron})")
-    g.add_argument("--tau", type=float, help=f"(default {d.tau})")
-    g.add_argument("--v-threshold", dest="v_threshold", type=float, help=f"(default {d.v_threshold})")
-    g.add_argument("--alpha", type=float, help=f"reversible neuron's alpha (default {d.alpha})")
-    g.add_argument("--beta", type=float, help=f"reversible neuron's beta (default {d.beta})")
-    g.add_argument("--groups", type=int, help=f"reversible neuron's groups (default {d.groups})")
-    g.add_argument("--surrogate", choices=("paper", "atan", "sigmoid"), help=f"(default {d.surrogate})")
+    g.add_argument("--neuron", choices=train.NEURONS, help="rev: the paper's reversible LIF; exact_rev: exactly "
+                   "reversible LIF (fixed point); lif: plain LIF; plif: LIF with learnable tau "
+                   f"(default {d.neuron})")
+    add_neuron_flags(g)
     g = p.add_argument_group("optimizer")
     g.add_argument("--optimizer", choices=train.OPTIMIZERS, help=f"cosine learning-rate schedule either way "
                    f"(default {d.optimizer})")
@@ -549,8 +536,8 @@ def add_train_parser(sub) -> None:
 
 
 def _per_dataset(field: str) -> str:
-    from revsnn_jax.train import DATASET_DEFAULTS
-    return ", ".join(f"{k} {v[field]}" for k, v in DATASET_DEFAULTS.items())
+    from revsnn_jax.data import DATASETS
+    return ", ".join(f"{k} {getattr(v, field)}" for k, v in DATASETS.items())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -566,92 +553,97 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks (memory, gradient error, time)")
     bench_sub = bench.add_subparsers(dest="what", required=True)
 
-    def common(p, timesteps, batch, width):
-        p.add_argument("--timesteps", type=_ints, default=timesteps, help="comma-separated T values")
-        p.add_argument("--batch-size", type=int, default=batch)
-        p.add_argument("--width", type=int, default=width, help="neurons per sample (last axis)")
+    def outputs(p):
         p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
         p.add_argument("--out", default=None, help="also write CSV and JSON into this folder")
 
-    def neuron(p):
-        p.add_argument("--tau", type=float, default=2.0)
-        p.add_argument("--alpha", type=float, default=0.15)
-        p.add_argument("--beta", type=float, default=1.0)
-        p.add_argument("--groups", type=int, default=2)
-        p.add_argument("--surrogate", default="paper", choices=("paper", "atan", "sigmoid"))
+    def layer(p, timesteps, batch, width, many=True):
+        p.add_argument("--timesteps", type=_ints if many else _positive, default=timesteps,
+                       help="comma-separated T values" if many else "T")
+        p.add_argument("--batch-size", type=_positive, default=batch)
+        p.add_argument("--width", type=_positive, default=width, help="neurons per sample (last axis)")
+        outputs(p)
+
+    def paper_neuron(p):
+        add_neuron_flags(p.add_argument_group("the paper's neuron"),
+                         only=("tau", "v_threshold", "v_reset", "alpha", "beta", "groups", "surrogate",
+                               "surrogate_width"), defaults={})
 
     p = bench_sub.add_parser("neuron-memory", help="compiled temp bytes of one neuron layer per strategy")
-    common(p, (1, 2, 4, 8, 16, 32), 32, 1024)
+    layer(p, (1, 2, 4, 8, 16, 32), 32, 1024)
     p.set_defaults(func=cmd_neuron_memory)
     p = bench_sub.add_parser("neuron-grad", help="gradient error of each strategy against bptt")
-    common(p, (4, 10, 20, 32), 16, 256)
-    neuron(p)
+    layer(p, (4, 10, 20, 32), 16, 256)
+    paper_neuron(p)
     p.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     p.add_argument("--scale", type=float, default=1.0, help="inputs are N(0, scale^2)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_neuron_grad)
     p = bench_sub.add_parser("neuron-time", help="backward FLOPs per step and time ratios")
-    common(p, (8,), 64, 1024)
-    neuron(p)
-    p.add_argument("--repeats", type=int, default=20)
+    layer(p, 8, 64, 1024, many=False)
+    paper_neuron(p)
+    p.add_argument("--repeats", type=_positive, default=20)
     p.set_defaults(func=cmd_neuron_time)
 
-    from revsnn_jax.bench_models import NETWORK_CONFIGS
+    from revsnn_jax.bench.network import NETWORK_CONFIGS
     from revsnn_jax.nn.models import MODELS
-    p = bench_sub.add_parser("memory", help="compiled memory of one whole-network training step per strategy")
-    p.add_argument("--model", default="vgg19", help=f"one of: {', '.join(MODELS)}")
-    p.add_argument("--timesteps", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--input-size", type=int, default=32, help="height and width of the (square) input")
-    p.add_argument("--configs", default=None, help=f"comma-separated subset of: {', '.join(NETWORK_CONFIGS)}")
-    p.add_argument("--anchor-every", type=int, default=None, help="steps between kept potentials (default sqrt(T))")
+    model_help = f"one of: {', '.join(MODELS)}"
+    configs_help = "comma-separated [NEURON:]STRATEGY labels (e.g. bptt,inverse_grad,exact_rev:reverse)"
+    p = bench_sub.add_parser("memory", help="compiled memory of one whole-network training step per configuration")
+    p.add_argument("--model", default=None, help=model_help + " (default vgg19)")
+    p.add_argument("--timesteps", type=_ints, default=None, help="T, or comma-separated T values for memory vs T "
+                   "(default 20)")
+    p.add_argument("--batch-size", type=_positive, default=128)
+    p.add_argument("--input-size", type=_positive, default=32, help="height and width of the (square) input")
+    p.add_argument("--configs", default=None, help=configs_help + f"; default: {', '.join(NETWORK_CONFIGS)}")
+    p.add_argument("--anchor-every", type=_positive, default=None, help="steps between kept potentials for the "
+                   "anchored configurations (default sqrt(T))")
     p.add_argument("--peak", action="store_true", help="also run one real step per config and report the device's "
                    "peak_bytes_in_use (GPU; null on CPU)")
     p.add_argument("--grid", action="store_true", help="the Fig. 5 grid: VGG-11..19 x T=1..20, ResNet-19..101 x "
                    "T=1,2,4,6,8,10 (resumable; writes memory_grid.csv/png into --out, default docs/results)")
     p.add_argument("--grid-models", default=None, help="comma-separated subset of the grid's models")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--out", default=None, help="also write CSV and JSON into this folder")
+    outputs(p)
     p.set_defaults(func=cmd_memory)
 
     p = bench_sub.add_parser("time", help="forward/backward time ratios and per-step FLOPs of a whole network")
-    p.add_argument("--model", default="vgg11", help=f"one of: {', '.join(MODELS)}")
-    p.add_argument("--timesteps", type=int, default=4)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--repeats", type=int, default=5, help="timed repeats per strategy (after one warm-up)")
+    p.add_argument("--model", default=None, help=model_help + " (default vgg11)")
+    p.add_argument("--timesteps", type=_positive, default=None, help="T (default 4)")
+    p.add_argument("--batch-size", type=_positive, default=16)
+    p.add_argument("--configs", default=None, help=configs_help + " (must include bptt and reversible)")
+    p.add_argument("--repeats", type=_positive, default=5, help="timed repeats per configuration (after one warm-up)")
     p.add_argument("--grid", action="store_true", help="the Fig. 6 grid: VGG-11/13/16/19 x T=4,6,8 (resumable; "
                    "writes time_grid.csv/png/json into --out, default docs/results)")
     p.add_argument("--grid-models", default=None, help="comma-separated subset of the grid's models")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--out", default=None, help="also write CSV and JSON into this folder")
+    outputs(p)
     p.set_defaults(func=cmd_time)
 
-    p = bench_sub.add_parser("step", help="one network step's forward and VJP variants timed apart (where the "
-                             "reversible backward's time goes)")
-    p.add_argument("--model", default="vgg11", help=f"one of: {', '.join(MODELS)}")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--repeats", type=int, default=20, help="timed repeats per part (after two warm-ups)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--out", default=None, help="also write CSV and JSON into this folder")
+    p = bench_sub.add_parser("step", help="one network step's pieces timed apart (where the backward's time goes)")
+    p.add_argument("--model", default="vgg11", help=model_help)
+    p.add_argument("--batch-size", type=_positive, default=16)
+    p.add_argument("--repeats", type=_positive, default=20, help="timed repeats per part (after two warm-ups)")
+    outputs(p)
     p.set_defaults(func=cmd_step)
 
     p = bench_sub.add_parser("network-check", help="whole-network gradient error vs bptt and step-time ratios")
-    p.add_argument("--model", default="vgg11", help=f"one of: {', '.join(MODELS)}")
-    p.add_argument("--timesteps", type=int, default=8)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--input-size", type=int, default=32)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--out", default=None, help="also write CSV and JSON into this folder")
+    p.add_argument("--model", default="vgg11", help=model_help)
+    p.add_argument("--timesteps", type=_positive, default=8)
+    p.add_argument("--batch-size", type=_positive, default=8)
+    p.add_argument("--input-size", type=_positive, default=32)
+    p.add_argument("--configs", default=None, help=configs_help)
+    p.add_argument("--repeats", type=_positive, default=3)
+    outputs(p)
     p.set_defaults(func=cmd_network_check)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    global _ARGV
+    _ARGV = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(_ARGV)
     try:
         return args.func(args)
-    except ValueError as e:   # bad input: one line, no trace
+    except InputError as e:   # bad input: one line, no trace (other errors keep their traceback: they are bugs)
         print(f"revsnn: error: {e}", file=sys.stderr)
         return 2
 

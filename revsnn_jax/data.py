@@ -19,13 +19,12 @@ so a run resumed from the checkpoint of epoch ``e`` sees exactly the batches an 
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
-DATASETS = ("digits", "cifar10", "cifar100")
-# (input shape HWC, number of classes): what a model needs to know without loading the data.
-SHAPES = {"digits": ((8, 8, 1), 10), "cifar10": ((32, 32, 3), 10), "cifar100": ((32, 32, 3), 100)}
+from revsnn_jax.errors import InputError
+
 DIGITS_TEST_SIZE = 360
 _PREPARE_HINT = (
     "prepare it once on a machine with network access, in the array_record format that tfds.data_source reads, "
@@ -50,21 +49,37 @@ class Dataset:
         return tuple(self.train_images.shape[1:])
 
 
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """A registry entry: how to load a dataset and what a run on it defaults to.
+
+    ``load(data_dir) -> Dataset``; ``input_shape`` (HWC) and ``num_classes`` are what a model needs without
+    loading the data; ``encoding`` is how its samples reach the network (``direct``: one static image per sample,
+    fed at every step; ``frames``: T frames per sample).
+    """
+
+    load: Callable[[str | None], "Dataset"]
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    model: str
+    epochs: int
+    batch_size: int
+    encoding: str = "direct"
+
+
 def load(name: str, data_dir: str | None = None) -> Dataset:
-    """Loads ``name`` (one of :data:`DATASETS`) into memory.
+    """Loads ``name`` (a key of :data:`DATASETS`) into memory.
 
     Raises:
-      ValueError: unknown name, or CIFAR not prepared under ``data_dir`` (the message says how to prepare it;
+      InputError: unknown name, or CIFAR not prepared under ``data_dir`` (the message says how to prepare it;
         no download is attempted, so an offline machine fails at once instead of after minutes of retries).
     """
-    if name == "digits":
-        return _digits()
-    if name in ("cifar10", "cifar100"):
-        return _cifar(name, data_dir)
-    raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}")
+    if name not in DATASETS:
+        raise InputError(f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}")
+    return DATASETS[name].load(data_dir)
 
 
-def _digits() -> Dataset:
+def _digits(data_dir: str | None = None) -> Dataset:
     from sklearn.datasets import load_digits
     digits = load_digits()
     images = (digits.images / 16.0).astype(np.float32)[..., None]   # pixel values are 0..16
@@ -90,7 +105,7 @@ def _cifar(name: str, data_dir: str | None) -> Dataset:
         except Exception as e:   # tfds raises several types here; all mean "not prepared in a readable format"
             where = data_dir or "the default tfds data_dir (~/tensorflow_datasets)"
             first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ValueError(f"{name} is not prepared in {where} ({first_line}); "
+            raise InputError(f"{name} is not prepared in {where} ({first_line}); "
                              + _PREPARE_HINT.format(name=name)) from None
         records = [source[i] for i in range(len(source))]
         splits[split] = (np.stack([r["image"] for r in records]).astype(np.float32) / 255.0,
@@ -149,3 +164,13 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, pad: int = 4) ->
     flip = rng.random(b) < 0.5
     out[flip] = out[flip, :, ::-1]
     return out
+
+
+DATASETS = {
+    "digits": DatasetInfo(_digits, (8, 8, 1), 10, model="vgg_digits", epochs=30, batch_size=64),
+    "cifar10": DatasetInfo(lambda d: _cifar("cifar10", d), (32, 32, 3), 10, model="resnet18", epochs=200,
+                           batch_size=128),
+    "cifar100": DatasetInfo(lambda d: _cifar("cifar100", d), (32, 32, 3), 100, model="resnet18", epochs=200,
+                            batch_size=128),
+}
+"""The dataset registry: adding a dataset is one entry (a loader returning :class:`Dataset`, and its defaults)."""

@@ -23,15 +23,17 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from revsnn_jax.errors import InputError
+
 SURROGATES = ("paper", "atan", "sigmoid")
 
 
 def check_surrogate(name: str, width: float) -> None:
-    """Raises ValueError for an unknown surrogate name or a non-positive width."""
+    """Raises InputError for an unknown surrogate name or a non-positive width."""
     if name not in SURROGATES:
-        raise ValueError(f"unknown surrogate {name!r}; valid surrogates: {', '.join(SURROGATES)}")
+        raise InputError(f"unknown surrogate {name!r}; valid surrogates: {', '.join(SURROGATES)}")
     if not width > 0:
-        raise ValueError(f"surrogate_width must be > 0, got {width}")
+        raise InputError(f"surrogate_width must be > 0, got {width}")
 
 
 def surrogate_grad(z: jax.Array, name: str = "paper", width: float = 2.0) -> jax.Array:
@@ -52,7 +54,7 @@ def surrogate_grad(z: jax.Array, name: str = "paper", width: float = 2.0) -> jax
     if name == "sigmoid":
         sig = jax.nn.sigmoid(width * z)
         return width * sig * (1.0 - sig)
-    raise ValueError(f"unknown surrogate {name!r}; valid surrogates: {', '.join(SURROGATES)}")
+    raise InputError(f"unknown surrogate {name!r}; valid surrogates: {', '.join(SURROGATES)}")
 
 
 def heaviside(z: jax.Array) -> jax.Array:

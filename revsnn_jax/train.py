@@ -25,28 +25,34 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from revsnn_jax import checkpoints, data
-from revsnn_jax.neurons import LIFParams, RevLIFParams
-from revsnn_jax.nn import MODELS, STRATEGIES, NeuronSpec, create_model, network, split
+from revsnn_jax import checkpoints, compiled, data, neurons
+from revsnn_jax.errors import InputError
+from revsnn_jax.nn import MODELS, create_model, network, split
+from revsnn_jax.strategies import Strategy, as_strategy
 
 OPTIMIZERS = ("sgd", "adamw")
-NEURONS = ("rev", "lif")
-# Per-dataset defaults for the fields left as None in TrainConfig.
-DATASET_DEFAULTS = {
-    "digits": {"model": "vgg_digits", "epochs": 30, "batch_size": 64},
-    "cifar10": {"model": "resnet18", "epochs": 200, "batch_size": 128},
-    "cifar100": {"model": "resnet18", "epochs": 200, "batch_size": 128},
-}
+NEURONS = tuple(neurons.NEURONS)
 OPTIMIZER_DEFAULTS = {"sgd": {"learning_rate": 0.1, "weight_decay": 5e-4},
                       "adamw": {"learning_rate": 1e-3, "weight_decay": 1e-4}}
+DATASET_FIELDS = ("model", "epochs", "batch_size")   # filled from the dataset's registry entry when None
 # Fields that may differ when resuming: they change neither the model nor the arithmetic of training
-# (every strategy computes the same gradients).
+# (every exact strategy computes the same gradients).
 RESUMABLE_CHANGES = ("data_dir", "strategy", "anchor_every", "low_memory", "keep_convs")
+NEURON_FIELDS = ("tau", "v_threshold", "v_reset", "alpha", "beta", "groups", "surrogate", "surrogate_width",
+                 "frac_bits", "x_max", "snap")
+"""TrainConfig's neuron settings: the union of the neuron types' fields (a test keeps the two in step). ``None``
+means the chosen neuron's own default; a setting the neuron does not have must stay ``None``."""
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run. ``None`` means "the default for this dataset / optimizer"."""
+    """Everything that defines a training run. ``None`` means "the default for this dataset / optimizer / neuron".
+
+    ``strategy`` is a label of :mod:`revsnn_jax.strategies` (the paper's aliases ``reversible``, ``inverse_grad``
+    included); ``anchor_every``, ``low_memory`` and ``keep_convs`` refine it. ``encoding`` is how samples reach the
+    network: ``direct`` (a static image at every step) or ``frames`` (``[T, B, H, W, C]``; a static-image dataset
+    then feeds each image as T identical frames, through the frame path). Default: the dataset's own.
+    """
 
     dataset: str = "digits"
     model: str | None = None
@@ -55,13 +61,19 @@ class TrainConfig:
     anchor_every: int | None = None
     low_memory: bool = False
     keep_convs: bool = False
+    encoding: str | None = None
     neuron: str = "rev"
-    tau: float = 2.0
-    v_threshold: float = 1.0
-    alpha: float = 0.15
-    beta: float = 1.0
-    groups: int = 2
-    surrogate: str = "paper"
+    tau: float | None = None
+    v_threshold: float | None = None
+    v_reset: float | None = None
+    alpha: float | None = None
+    beta: float | None = None
+    groups: int | None = None
+    surrogate: str | None = None
+    surrogate_width: float | None = None
+    frac_bits: int | None = None
+    x_max: float | None = None
+    snap: bool | None = None
     optimizer: str = "sgd"
     learning_rate: float | None = None
     momentum: float = 0.9
@@ -74,41 +86,58 @@ class TrainConfig:
     data_dir: str | None = None
 
     def resolved(self) -> "TrainConfig":
-        """Checks names and fills the per-dataset and per-optimizer defaults. Raises ValueError on bad input."""
+        """Checks names and fills the per-dataset, per-optimizer and per-neuron defaults. Raises InputError on
+        bad input (before anything is loaded or compiled)."""
         _check_choice("dataset", self.dataset, data.DATASETS)
-        _check_choice("strategy", self.strategy, STRATEGIES)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("neuron", self.neuron, NEURONS)
-        fill = {k: v for k, v in {**DATASET_DEFAULTS[self.dataset], **OPTIMIZER_DEFAULTS[self.optimizer]}.items()
-                if getattr(self, k) is None}
+        info = data.DATASETS[self.dataset]
+        fill = {k: getattr(info, k) for k in DATASET_FIELDS if getattr(self, k) is None}
+        fill.update({k: v for k, v in OPTIMIZER_DEFAULTS[self.optimizer].items() if getattr(self, k) is None})
+        if self.encoding is None:
+            fill["encoding"] = info.encoding
+        neuron_cls = neurons.NEURONS[self.neuron]
+        own = {f.name: f.default for f in dataclasses.fields(neuron_cls)}
+        foreign = [k for k in NEURON_FIELDS if k not in own and getattr(self, k) is not None]
+        if foreign:
+            raise InputError(f"neuron {self.neuron!r} has no setting {', '.join(foreign)} (its settings: "
+                             f"{', '.join(own)})")
+        fill.update({k: v for k, v in own.items() if getattr(self, k) is None})
         cfg = dataclasses.replace(self, **fill)
         _check_choice("model", cfg.model, MODELS)
+        _check_choice("encoding", cfg.encoding, network.ENCODINGS)
         for name in ("timesteps", "epochs", "batch_size"):
             if getattr(cfg, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+                raise InputError(f"{name} must be >= 1, got {getattr(cfg, name)}")
         if cfg.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be > 0, got {cfg.learning_rate}")
-        if (cfg.low_memory or cfg.keep_convs) and cfg.strategy not in ("reversible", "inverse_grad"):
-            raise ValueError("--low-memory and --keep-convs apply to the reversible and inverse_grad strategies")
-        if cfg.low_memory and cfg.keep_convs:
-            raise ValueError("choose one of --low-memory (least memory) and --keep-convs (least time)")
-        if cfg.strategy in ("reversible", "inverse_grad") and cfg.neuron != "rev":
-            raise ValueError(f"strategy {cfg.strategy!r} needs the reversible neuron (--neuron rev); "
-                             "use bptt or checkpoint with --neuron lif")
-        cfg.neuron_spec()   # validates the neuron's parameters
+            raise InputError(f"learning_rate must be > 0, got {cfg.learning_rate}")
+        strategy = cfg.strategy_value()
+        neuron = cfg.neuron_params()
+        if strategy.loop == "reverse" and not neurons.has_exact_inverse(neuron):
+            raise InputError(f"strategy {cfg.strategy!r} reverses time exactly and needs --neuron exact_rev; "
+                             f"neuron {cfg.neuron!r} has no exact inverse (use an anchored strategy with it)")
+        if strategy.neuron_grad == "paper":
+            neurons.step_fn(neuron, "paper")   # only the paper's neuron (groups=2) has Eq. 11-12
         return cfg
 
-    def neuron_spec(self) -> NeuronSpec:
-        if self.neuron == "lif":
-            return NeuronSpec("lif", LIFParams(tau=self.tau, v_threshold=self.v_threshold, surrogate=self.surrogate))
-        return NeuronSpec("rev", RevLIFParams(tau=self.tau, v_threshold=self.v_threshold, alpha=self.alpha,
-                                              beta=self.beta, groups=self.groups, surrogate=self.surrogate))
+    def strategy_value(self) -> Strategy:
+        """The :class:`~revsnn_jax.strategies.Strategy` this config names."""
+        return Strategy.parse(self.strategy, anchor_every=self.anchor_every, low_memory=self.low_memory,
+                              keep_convs=self.keep_convs)
+
+    def neuron_params(self):
+        """The neuron's params (resolved config): ``neurons.NEURONS[neuron]`` with this config's settings."""
+        cls = neurons.NEURONS[self.neuron]
+        return cls(**{f.name: getattr(self, f.name) for f in dataclasses.fields(cls)
+                      if getattr(self, f.name, None) is not None})
+
+    neuron_spec = neuron_params   # the older name
 
 
 def _check_choice(what: str, value, valid) -> None:
     if value not in valid:
         plural = what[:-1] + "ies" if what.endswith("y") else what + "s"
-        raise ValueError(f"unknown {what} {value!r}; valid {plural}: {', '.join(valid)}")
+        raise InputError(f"unknown {what} {value!r}; valid {plural}: {', '.join(valid)}")
 
 
 def make_optimizer(cfg: TrainConfig, total_steps: int) -> optax.GradientTransformation:
@@ -120,30 +149,46 @@ def make_optimizer(cfg: TrainConfig, total_steps: int) -> optax.GradientTransfor
     return optax.adamw(schedule, weight_decay=cfg.weight_decay)
 
 
-def loss_and_grads(graphdef, params, batch_stats, inputs, labels, *, timesteps: int, strategy: str,
-                   encoding: str = "direct", anchor_every: int | None = None, low_memory: bool = False,
-                   keep_convs: bool = False):
-    """``((loss, (logits, per-step BN statistics)), parameter gradients)`` of the mean cross-entropy."""
+def network_inputs(images, encoding: str, timesteps: int):
+    """A batch as the network takes it: ``direct`` images as they are; for ``frames``, ``[T, B, ...]`` frames
+    as they are, or a static image batch ``[B, H, W, C]`` repeated as T identical frames."""
+    if encoding == "frames" and images.ndim == 4:
+        return jnp.broadcast_to(images[None], (timesteps,) + images.shape)
+    return images
 
-    def loss_fn(params):
-        logits, stats = network.forward(graphdef, params, batch_stats, inputs, timesteps=timesteps,
-                                        strategy=strategy, train=True, encoding=encoding,
-                                        anchor_every=anchor_every, low_memory=low_memory, keep_convs=keep_convs)
+
+def make_loss(graphdef, *, timesteps: int, strategy: Strategy | str, encoding: str = "direct", train: bool = True):
+    """``loss(params, batch_stats, inputs, labels) -> (mean cross-entropy, (logits, per-step BN statistics))``."""
+    strategy = as_strategy(strategy)
+
+    def loss(params, batch_stats, inputs, labels):
+        logits, stats = network.forward(graphdef, params, batch_stats, network_inputs(inputs, encoding, timesteps),
+                                        timesteps=timesteps, strategy=strategy, train=train, encoding=encoding)
         return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean(), (logits, stats)
 
-    return jax.value_and_grad(loss_fn, has_aux=True)(params)
+    return loss
 
 
-def make_train_step(graphdef, optimizer: optax.GradientTransformation, *, timesteps: int, strategy: str,
-                    encoding: str = "direct", anchor_every: int | None = None, low_memory: bool = False,
-                    keep_convs: bool = False, bn_momentum: float = 0.9):
+def loss_and_grads(graphdef, params, batch_stats, inputs, labels, *, timesteps: int, strategy: Strategy | str,
+                   encoding: str = "direct"):
+    """``((loss, (logits, per-step BN statistics)), parameter gradients)`` of the mean cross-entropy."""
+    loss = make_loss(graphdef, timesteps=timesteps, strategy=strategy, encoding=encoding)
+    return jax.value_and_grad(loss, has_aux=True)(params, batch_stats, inputs, labels)
+
+
+def make_train_step(graphdef, optimizer: optax.GradientTransformation, *, timesteps: int,
+                    strategy: Strategy | str = "inverse_grad", encoding: str = "direct", bn_momentum: float = 0.9):
     """A pure ``train_step(params, batch_stats, opt_state, inputs, labels) -> (params, batch_stats, opt_state,
-    metrics)``; jit it once (with ``donate_argnums=(0, 1, 2)``)."""
+    metrics)``; jit it once (with ``donate_argnums=(0, 1, 2)``).
+
+    ``inputs``: images ``[B, H, W, C]`` (``encoding="direct"``: fed at every step) or frames ``[T, B, H, W, C]``;
+    ``labels``: int ``[B]``; ``strategy``: a :class:`~revsnn_jax.strategies.Strategy` or its label.
+    """
+    strategy = as_strategy(strategy)
 
     def train_step(params, batch_stats, opt_state, inputs, labels):
-        (loss, (logits, stats)), grads = loss_and_grads(
-            graphdef, params, batch_stats, inputs, labels, timesteps=timesteps, strategy=strategy,
-            encoding=encoding, anchor_every=anchor_every, low_memory=low_memory, keep_convs=keep_convs)
+        (loss, (logits, stats)), grads = loss_and_grads(graphdef, params, batch_stats, inputs, labels,
+                                                        timesteps=timesteps, strategy=strategy, encoding=encoding)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         batch_stats = network.update_batch_stats(graphdef, params, batch_stats, stats, bn_momentum)
@@ -158,8 +203,8 @@ def make_eval_step(graphdef, *, timesteps: int, encoding: str = "direct"):
     BatchNorm statistics; rows with ``mask == 0`` are padding and not counted)."""
 
     def eval_step(params, batch_stats, inputs, labels, mask):
-        logits, _ = network.forward(graphdef, params, batch_stats, inputs, timesteps=timesteps, strategy="bptt",
-                                    train=False, encoding=encoding)
+        logits, _ = network.forward(graphdef, params, batch_stats, network_inputs(inputs, encoding, timesteps),
+                                    timesteps=timesteps, strategy="bptt", train=False, encoding=encoding)
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
         return {"loss_sum": jnp.sum(loss * mask), "correct": jnp.sum((jnp.argmax(logits, -1) == labels) * mask),
                 "count": jnp.sum(mask)}
@@ -177,7 +222,7 @@ def data_mesh(devices=None) -> Mesh:
 def check_batch_size(batch_size: int, mesh: Mesh) -> None:
     n = mesh.devices.size
     if batch_size % n:
-        raise ValueError(f"batch size {batch_size} is not divisible by the number of devices ({n}); "
+        raise InputError(f"batch size {batch_size} is not divisible by the number of devices ({n}); "
                          f"use a multiple of {n}")
 
 
@@ -203,10 +248,9 @@ def shard_batch(mesh: Mesh, *arrays: np.ndarray):
 def jit_steps(graphdef, optimizer, cfg: TrainConfig, mesh: Mesh):
     """The jitted train and eval steps with data-parallel shardings (outputs replicated)."""
     replicated = NamedSharding(mesh, PartitionSpec())
-    train_step = make_train_step(graphdef, optimizer, timesteps=cfg.timesteps, strategy=cfg.strategy,
-                                 anchor_every=cfg.anchor_every, low_memory=cfg.low_memory,
-                                 keep_convs=cfg.keep_convs, bn_momentum=cfg.bn_momentum)
-    eval_step = make_eval_step(graphdef, timesteps=cfg.timesteps)
+    train_step = make_train_step(graphdef, optimizer, timesteps=cfg.timesteps, strategy=cfg.strategy_value(),
+                                 encoding=cfg.encoding, bn_momentum=cfg.bn_momentum)
+    eval_step = make_eval_step(graphdef, timesteps=cfg.timesteps, encoding=cfg.encoding)
     return (jax.jit(train_step, donate_argnums=(0, 1, 2), out_shardings=replicated),
             jax.jit(eval_step, out_shardings=replicated))
 
@@ -215,8 +259,8 @@ def jit_steps(graphdef, optimizer, cfg: TrainConfig, mesh: Mesh):
 
 def _model(cfg: TrainConfig, input_shape, num_classes: int):
     """``(graphdef, params, batch_stats)`` of the config's model, checked against its input shape."""
-    model = create_model(cfg.model, num_classes=num_classes, in_channels=input_shape[-1], neuron=cfg.neuron_spec(),
-                         seed=cfg.seed)
+    model = create_model(cfg.model, num_classes=num_classes, in_channels=input_shape[-1],
+                         neuron=cfg.neuron_params(), seed=cfg.seed)
     network.check_inputs(model, jax.ShapeDtypeStruct((cfg.batch_size, *input_shape), jnp.float32), cfg.timesteps,
                          "direct", cfg.model)
     return split(model)
@@ -228,7 +272,7 @@ def build(cfg: TrainConfig, ds: data.Dataset, mesh: Mesh):
     The state is ``{"params", "batch_stats", "opt_state", "step"}``: what a checkpoint holds."""
     steps_per_epoch = data.steps_per_epoch(len(ds.train_labels), cfg.batch_size)
     if steps_per_epoch == 0:
-        raise ValueError(f"batch size {cfg.batch_size} is larger than the training set ({len(ds.train_labels)})")
+        raise InputError(f"batch size {cfg.batch_size} is larger than the training set ({len(ds.train_labels)})")
     graphdef, params, batch_stats = _model(cfg, ds.input_shape, ds.num_classes)
     optimizer = make_optimizer(cfg, steps_per_epoch * cfg.epochs)
     state = replicate({"params": params, "batch_stats": batch_stats, "opt_state": optimizer.init(params),
@@ -240,19 +284,18 @@ def dry_run(config: TrainConfig) -> dict:
     """Builds the model and compiles (does not run) one training step at the config's batch size, without loading
     data: checks a config end to end and reports XLA's compiled memory of the step (bytes)."""
     cfg = config.resolved()
-    from revsnn_jax.bench import memory_stats
-    input_shape, num_classes = data.SHAPES[cfg.dataset]
+    info = data.DATASETS[cfg.dataset]
     mesh = data_mesh()
     check_batch_size(cfg.batch_size, mesh)
-    graphdef, params, batch_stats = _model(cfg, input_shape, num_classes)
+    graphdef, params, batch_stats = _model(cfg, info.input_shape, info.num_classes)
     optimizer = make_optimizer(cfg, 1)
     train_step, _ = jit_steps(graphdef, optimizer, cfg, mesh)
-    shapes = lambda t: jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), t)   # noqa: E731
-    compiled = train_step.lower(shapes(params), shapes(batch_stats), jax.eval_shape(optimizer.init, params),
-                                jax.ShapeDtypeStruct((cfg.batch_size, *input_shape), jnp.float32),
-                                jax.ShapeDtypeStruct((cfg.batch_size,), jnp.int32)).compile()
+    executable = train_step.lower(compiled.abstract(params), compiled.abstract(batch_stats),
+                                  jax.eval_shape(optimizer.init, params),
+                                  jax.ShapeDtypeStruct((cfg.batch_size, *info.input_shape), jnp.float32),
+                                  jax.ShapeDtypeStruct((cfg.batch_size,), jnp.int32)).compile()
     return {"model": cfg.model, "dataset": cfg.dataset, "timesteps": cfg.timesteps, "strategy": cfg.strategy,
-            "batch_size": cfg.batch_size, **memory_stats(compiled),
+            "batch_size": cfg.batch_size, **compiled.memory_stats(executable),
             "parameters": int(sum(a.size for a in jax.tree.leaves(params)))}
 
 
@@ -312,7 +355,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, resume: bool = Fals
     finally:
         saver.close()
     if record is None:
-        raise ValueError(f"{workdir} has a finished checkpoint but no metrics.jsonl to report from")
+        raise InputError(f"{workdir} has a finished checkpoint but no metrics.jsonl to report from")
     return {"test_accuracy": record["test_accuracy"], "train_accuracy": record["train_accuracy"],
             "test_loss": record["test_loss"], "train_loss": record["train_loss"], "epochs": cfg.epochs,
             "strategy": cfg.strategy, "model": cfg.model, "dataset": cfg.dataset, "timesteps": cfg.timesteps,
@@ -365,12 +408,12 @@ def _check_workdir(cfg: TrainConfig, workdir: str, meta: dict | None, resume: bo
         return
     saved = meta["config"]
     if not resume:
-        raise ValueError(f"{workdir} already holds a checkpoint (model {saved['model']}, {meta['epochs_done']} "
+        raise InputError(f"{workdir} already holds a checkpoint (model {saved['model']}, {meta['epochs_done']} "
                          "epochs done); pass --resume to continue it, or choose another --workdir")
     diffs = [f"{k}: checkpoint {saved.get(k)!r}, this run {v!r}" for k, v in dataclasses.asdict(cfg).items()
-             if k not in RESUMABLE_CHANGES and saved.get(k) != v]
+             if k not in RESUMABLE_CHANGES and k in saved and saved[k] != v]   # fields newer than the checkpoint
     if diffs:
-        raise ValueError(f"{workdir} holds a checkpoint of a different run; nothing was changed. Differences: "
+        raise InputError(f"{workdir} holds a checkpoint of a different run; nothing was changed. Differences: "
                          + "; ".join(diffs) + " (epochs and batch size set the learning-rate schedule, so they "
                          "cannot change either)")
 
@@ -379,7 +422,7 @@ def read_metrics(workdir: str) -> list[dict]:
     """The records of ``WORKDIR/metrics.jsonl`` (one per epoch)."""
     path = os.path.join(workdir, "metrics.jsonl")
     if not os.path.exists(path):
-        raise ValueError(f"no metrics.jsonl in {workdir}")
+        raise InputError(f"no metrics.jsonl in {workdir}")
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
 

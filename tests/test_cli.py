@@ -1,5 +1,6 @@
 import json
 import os
+import re
 
 import pytest
 
@@ -11,7 +12,7 @@ def test_bench_neuron_memory_json(capsys, tmp_path):
                      "--json", "--out", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
     labels = {r["config"] for r in out["rows"]}
-    assert {"rev/bptt", "rev/reversible", "rev/inverse_grad"} <= labels
+    assert {"rev/bptt", "rev/anchored", "rev/anchored+closed_form", "exact_rev/reverse"} <= labels
     assert {r["timesteps"] for r in out["rows"]} == {2, 8}
     assert all(r["temp_bytes"] >= 0 for r in out["rows"])
     assert (tmp_path / "neuron_memory.csv").read_text().startswith("config,timesteps")
@@ -20,7 +21,7 @@ def test_bench_neuron_memory_json(capsys, tmp_path):
 def test_bench_neuron_grad_table(capsys):
     assert cli.main(["bench", "neuron-grad", "--timesteps", "3", "--batch-size", "2", "--width", "16"]) == 0
     text = capsys.readouterr().out
-    assert "rev/inverse_grad " in text and "relative_error" in text
+    assert "rev/anchored+closed_form " in text and "exact_rev/reverse " in text and "relative_error" in text
 
 
 def test_bad_flag_values_exit_with_a_message(capsys):
@@ -51,9 +52,12 @@ def test_bench_memory_errors_name_the_problem(capsys):
 
 def test_bench_network_check_table(capsys, tmp_path):
     assert cli.main(["bench", "network-check", "--model", "vgg_tiny", "--timesteps", "2", "--batch-size", "2",
-                     "--input-size", "8", "--repeats", "1", "--out", str(tmp_path)]) == 0
+                     "--input-size", "8", "--repeats", "1", "--configs",
+                     "bptt,inverse_grad+low_memory,exact_rev:bptt,exact_rev:reverse", "--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out
-    assert "inverse_grad+low_memory" in text and "step_time_vs_bptt" in text
+    assert "inverse_grad+low_memory" in text and "exact_rev:reverse" in text and "step_time_vs_bptt" in text
+    rows = json.loads((tmp_path / "network_check_vgg_tiny_T2_B2.json").read_text())["rows"]
+    assert {r["config"]: r["cosine"] for r in rows}["exact_rev:reverse"] >= 0.99999
     assert (tmp_path / "network_check_vgg_tiny_T2_B2.csv").exists()
 
 
@@ -126,7 +130,8 @@ def test_bench_time_json_reports_ratios_and_flops(capsys, tmp_path):
                      "--repeats", "1", "--json", "--out", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
     rows = {r["config"]: r for r in out["rows"]}
-    assert set(rows) == {"bptt", "checkpoint", "reversible", "inverse_grad", "inverse_grad+keep_convs"}
+    assert set(rows) == {"bptt", "checkpoint", "reversible", "inverse_grad", "inverse_grad+keep_convs",
+                         "exact_rev:reverse"}
     assert rows["bptt"]["step_vs_bptt"] == 1.0 and rows["reversible"]["backward_vs_reversible"] == 1.0
     assert all(r["step_vs_bptt"] > 0 for r in rows.values())
     assert "backward_s" not in rows["bptt"]   # CPU: ratios only
@@ -140,7 +145,8 @@ def test_bench_step_times_the_pieces_of_a_step_vjp(capsys, tmp_path):
                      "--out", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
     rows = {r["part"]: r for r in out["rows"]}
-    assert set(rows) == {"forward", "vjp_reversible", "vjp_inverse_grad", "vjp_inverse_grad_replayed", "vjp_lif"}
+    assert set(rows) == {"forward", "vjp_reversible", "vjp_inverse_grad", "vjp_inverse_grad_replayed", "vjp_lif",
+                         "rebuild_exact_rev", "vjp_exact_rev_replayed"}
     assert rows["vjp_reversible"]["time_vs_vjp_reversible"] == 1.0
     assert "seconds" not in rows["forward"]   # CPU: ratios only
     flops = {part: r["flops"] for part, r in rows.items()}
@@ -148,5 +154,53 @@ def test_bench_step_times_the_pieces_of_a_step_vjp(capsys, tmp_path):
     assert 0 < flops["forward"] < flops["vjp_inverse_grad_replayed"] < flops["vjp_inverse_grad"]
     assert flops["vjp_inverse_grad"] < flops["vjp_reversible"]
     assert set(out["summary"]) == {"closed_form_vjp_vs_autodiff", "lif_vjp_vs_reversible_neuron",
-                                   "conv_forward_share_of_vjp", "backward_vs_forward"}
+                                   "conv_forward_share_of_vjp", "backward_vs_forward",
+                                   "exact_reverse_step_vs_anchored_step"}
+    assert 0 < flops["rebuild_exact_rev"] < flops["vjp_exact_rev_replayed"]
     assert json.loads((tmp_path / "step_anatomy_vgg_tiny_B2.json").read_text())["rows"] == out["rows"]
+
+
+def test_bench_memory_over_several_t_writes_csv_and_a_plot(capsys, tmp_path):
+    assert cli.main(["bench", "memory", "--model", "vgg_tiny", "--timesteps", "2,4", "--batch-size", "2",
+                     "--input-size", "8", "--configs", "bptt,exact_rev:reverse", "--out", str(tmp_path)]) == 0
+    assert "exact_rev:reverse" in capsys.readouterr().out
+    info = json.loads((tmp_path / "memory_vgg_tiny_T2-4_B2.json").read_text())
+    assert info["command"].startswith("revsnn bench memory --model vgg_tiny --timesteps 2,4")   # the argv given
+    assert {(r["timesteps"], r["config"]) for r in info["rows"]} == {(2, "bptt"), (2, "exact_rev:reverse"),
+                                                                     (4, "bptt"), (4, "exact_rev:reverse")}
+    assert (tmp_path / "memory_vgg_tiny_T2-4_B2.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["bench", "memory", "--configs", "bptt,foo"], "unknown configuration 'foo'"),
+    (["bench", "memory", "--configs", "reverse"], "needs the exact_rev neuron \\(write exact_rev:reverse\\)"),
+    (["bench", "memory", "--grid", "--model", "vgg11"], "--grid runs its own models"),
+    (["bench", "time", "--configs", "bptt,checkpoint"], "--configs must include reversible"),
+])
+def test_benchmark_input_is_checked_before_anything_is_measured(capsys, argv, message):
+    import time
+    t0 = time.perf_counter()
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err
+    assert time.perf_counter() - t0 < 10
+
+
+def test_bench_neuron_time_reports_rule_and_per_step_flops(capsys):
+    assert cli.main(["bench", "neuron-time", "--timesteps", "4", "--batch-size", "2", "--width", "16",
+                     "--repeats", "1", "--json"]) == 0
+    rows = {r["config"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert rows["rev/anchored+closed_form"]["rule_flops"] < rows["rev/anchored"]["rule_flops"]
+    assert rows["rev/anchored"]["backward_vs_rev_anchored"] == 1.0
+
+
+@pytest.mark.parametrize("argv", [["--neuron", "exact_rev", "--strategy", "reverse"],
+                                  ["--neuron", "plif", "--strategy", "anchored+low_memory", "--encoding", "frames"]])
+def test_train_new_neurons_strategies_and_encodings_end_to_end(capsys, tmp_path, argv):
+    workdir = tmp_path / "run"
+    assert cli.main(["train", "--model", "vgg_tiny", "--timesteps", "2", "--epochs", "1", "--batch-size", "256",
+                     "--workdir", str(workdir), "--json", "--no-progress", *argv]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["strategy"] == argv[3] and 0.0 <= result["test_accuracy"] <= 1.0
+    config = json.loads((workdir / "config.json").read_text())
+    assert config["neuron"] == argv[1] and config["encoding"] == ("frames" if "frames" in argv else "direct")

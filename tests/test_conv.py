@@ -5,7 +5,7 @@ import pytest
 from jax import lax
 
 from revsnn_jax.nn.conv import conv2d, conv_replay
-from revsnn_jax.nn.remat import remat
+from revsnn_jax.remat import remat
 
 
 @pytest.mark.parametrize("size", [8, 7])

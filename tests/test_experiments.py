@@ -56,3 +56,15 @@ def test_digits_strategies_script_writes_its_results(tmp_path):
     out = json.loads((tmp_path / "digits_strategies.json").read_text())
     assert list(out["summary"]) == ["inverse_grad"] and out["rows"][0]["epochs"] == 1
     assert (tmp_path / "digits_runs" / "inverse_grad-seed0.jsonl").exists()
+
+
+def test_gpu_check_runs_on_cpu_with_small_shapes(tmp_path):
+    _script("gpu_check.py", "--smoke", tmp_path=tmp_path)
+    out = json.loads((tmp_path / "gpu_check.json").read_text())
+    rows = {r["config"]: r for r in out["rows"]}
+    assert set(rows) == {"bptt", "inverse_grad", "exact_rev:reverse"}
+    assert all(r["temp_bytes"] > 0 and r["step_seconds_median"] > 0 and r["params_finite_after_steps"]
+               for r in rows.values())
+    assert rows["exact_rev:reverse"]["peak_bytes_in_use"] is None or out["backend"] != "cpu"
+    check = {r["snap"]: r for r in out["exactness"]}
+    assert check[True]["v0_check_passed"] and check[True]["cosine"] >= 0.99999

@@ -89,7 +89,6 @@ def test_closed_form_vjp_matches_autodiff(x64, groups):
 def test_many_groups_scan_equals_the_unrolled_chain(x64):
     """Above SCAN_GROUPS_ABOVE groups the chain runs as a scan over stacked groups: same values, same gradients
     (autodiff and closed form) as the unrolled chain of Eq. 1-6, and the layer's closed-form custom_vjp too."""
-    from revsnn_jax.nn.layers import rev_lif_step_closed_form
     groups = 2 * neurons.SCAN_GROUPS_ABOVE
     p = RevLIFParams(groups=groups, alpha=0.2, beta=0.7, tau=3.0, v_reset=-0.1)
     x, v = random_state(7, (3, 4, 2 * groups), jnp.float64, 1.5)
@@ -103,7 +102,7 @@ def test_many_groups_scan_equals_the_unrolled_chain(x64):
     np.testing.assert_array_equal(neurons.unstack_groups(neurons.stack_groups(p, x)), x)
     ref_out, ref_vjp = jax.vjp(unrolled, x, v)
     ref = ref_vjp((gy, gv))
-    for step in (rev_lif_step, lambda p, x, v: rev_lif_step_closed_form(p, x, v)):
+    for step in (rev_lif_step, lambda p, x, v: neurons.closed_form(p, None, x, v)):
         out, vjp = jax.vjp(jax.jit(lambda x, v, step=step: step(p, x, v)), x, v)
         for got, want in zip(out + vjp((gy, gv)), ref_out + ref):
             np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)

@@ -5,10 +5,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from flax import nnx
 
-from revsnn_jax import LIFParams, RevLIFParams, nn, train
+from revsnn_jax import LIFParams, RevLIFParams, Strategy, nn, train
 from revsnn_jax import bench
-from revsnn_jax.bench_models import NetworkConfig, train_step_for
+from revsnn_jax.bench.network import NetworkConfig, train_step_for
 from revsnn_jax.nn import network
 
 CONFIGS = ("checkpoint", "reversible", "inverse_grad", "reversible+low_memory", "inverse_grad+low_memory",
@@ -26,11 +27,12 @@ def model_and_data(name, dtype=jnp.float32, encoding="direct", timesteps=8, batc
 
 
 def gradients(label, graphdef, params, stats, inputs, labels, timesteps=8, encoding="direct", anchor_every=None):
-    cfg = NetworkConfig.parse(label)
+    strategy = Strategy.parse(label, anchor_every=anchor_every if label.startswith(("reversible", "inverse_grad"))
+                              else None) if isinstance(label, str) else label
 
     def loss(params, inputs):
-        logits, _ = network.forward(graphdef, params, stats, inputs, timesteps=timesteps, strategy=cfg.strategy,
-                                    encoding=encoding, anchor_every=anchor_every, **cfg.options)
+        logits, _ = network.forward(graphdef, params, stats, inputs, timesteps=timesteps, strategy=strategy,
+                                    encoding=encoding)
         return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
     return jax.jit(jax.grad(loss, (0, 1)))(params, inputs)
@@ -52,12 +54,13 @@ def test_parameter_tree_and_output_shapes():
     graphdef, params, stats = nn.split(model)
     logits, step_stats = network.forward(graphdef, params, stats, jnp.ones((2, 8, 8, 3)), timesteps=3)
     assert logits.shape == (2, 7)
-    assert [m.shape for m, _ in step_stats] == [(3, 8), (3, 16)]
+    assert [m.shape for m, _ in step_stats.values()] == [(3, 8), (3, 16)]
+    assert list(step_stats) == ["bns.0", "bns.1"]                # keyed by module path
     resnet = nn.create_model("resnet_tiny")
     g, p, s = nn.split(resnet)
     logits, step_stats = network.forward(g, p, s, jnp.ones((5, 2, 8, 8, 3)), timesteps=5, encoding="frames")
     assert logits.shape == (2, 10)
-    assert len(step_stats) == len(resnet.batchnorms()) == 6
+    assert len(step_stats) == sum(isinstance(m, nn.BatchNorm) for _, m in nnx.iter_graph(resnet)) == 6
 
 
 @pytest.mark.parametrize("name", ["vgg_tiny", "resnet_tiny"])
@@ -76,8 +79,12 @@ def test_float32_network_gradients_match_bptt(name):
 def test_float64_network_gradients_match_bptt(x64, name, encoding):
     data = model_and_data(name, jnp.float64, encoding, timesteps=7)
     ref = gradients("bptt", *data, timesteps=7, encoding=encoding)
+    # Every anchor spacing is checked on a toy step (tests/test_time_loop.py); here, on networks: every
+    # configuration at the default spacing (T=7: segments of 3 with padding), and one segment per step and one for
+    # all steps for one configuration of each kind.
+    spacings = {"reversible": (2, 7), "inverse_grad+low_memory": (2, 7), "reversible+keep_convs": (2, 7)}
     for label in CONFIGS:
-        for anchor_every in (None, 2, 7):
+        for anchor_every in (None, *spacings.get(label, ())):
             got = gradients(label, *data, timesteps=7, encoding=encoding, anchor_every=anchor_every)
             assert bench.gradient_error(got, ref)["relative_error"] <= 1e-8, (label, anchor_every)
 
@@ -110,6 +117,11 @@ def test_reversible_memory_grows_slowly_with_t():
     t4, t32 = temp(4, "inverse_grad"), temp(32, "inverse_grad")
     assert t32 <= 2 * t4, (t4, t32)
     assert temp(32, "bptt") >= 5 * t32
+    # The exact time reversal grows by its kept bits only: 5 bits for each of VGG-11's 151,552 neurons per
+    # sample, 32 samples, 28 more steps (plus at most 2% for layout).
+    r4, r32 = temp(4, "exact_rev:reverse"), temp(32, "exact_rev:reverse")
+    assert r32 - r4 <= 1.02 * 28 * 151_552 * 32 * 5 / 8, (r4, r32)
+    assert r32 < t32
 
 
 @pytest.mark.slow
@@ -125,7 +137,7 @@ def test_vgg19_memory_ratio_at_paper_scale():
 @pytest.mark.parametrize("call,message", [
     (lambda: nn.create_model("vgg_tiny", neuron=nn.NeuronSpec("rev", RevLIFParams(groups=3))),
      r"groups=3 does not divide the width of conv1 \(8\)"),
-    (lambda: nn.NeuronSpec("izhikevich"), "unknown neuron 'izhikevich'; valid neurons: rev, lif"),
+    (lambda: nn.NeuronSpec("izhikevich"), "unknown neuron 'izhikevich'; valid neurons: rev, lif, plif, exact_rev"),
     (lambda: nn.NeuronSpec("lif", RevLIFParams()), "neuron 'lif' takes LIFParams"),
     (lambda: nn.check_inputs(nn.create_model("vgg_tiny"), jnp.ones((2, 6, 6, 3)), 4, "direct", "vgg_tiny"),
      "vgg_tiny downsamples by 4: input height and width must be multiples of 4, got 6x6"),
@@ -143,12 +155,10 @@ def test_bad_input_raises_value_error(call, message):
 
 
 def test_loop_options_are_checked():
-    graphdef, params, stats, inputs, _ = model_and_data("vgg_tiny")
-    with pytest.raises(ValueError, match="apply to reversible and inverse_grad, not 'bptt'"):
-        network.forward(graphdef, params, stats, inputs, timesteps=2, strategy="bptt", keep_convs=True)
+    with pytest.raises(ValueError, match="keep_convs applies to the anchored loop, not 'bptt'"):
+        Strategy.parse("bptt", keep_convs=True)
     with pytest.raises(ValueError, match="choose one of low_memory"):
-        network.forward(graphdef, params, stats, inputs, timesteps=2, strategy="inverse_grad", keep_convs=True,
-                        low_memory=True)
+        Strategy.parse("inverse_grad", keep_convs=True, low_memory=True)
 
 
 def test_keep_convs_trades_memory_for_a_forward_pass():
@@ -161,13 +171,14 @@ def test_keep_convs_trades_memory_for_a_forward_pass():
     assert temp("inverse_grad") < temp("inverse_grad+keep_convs") < temp("checkpoint")
 
 
-def test_unknown_strategy_and_lif_with_reversible_strategy_raise():
+def test_unknown_strategy_raises_and_lif_takes_every_strategy_but_reverse():
     graphdef, params, stats, inputs, _ = model_and_data("vgg_tiny")
     with pytest.raises(ValueError, match="unknown strategy 'adjoint'; valid strategies: bptt, checkpoint"):
         network.forward(graphdef, params, stats, inputs, timesteps=2, strategy="adjoint")
     lif = nn.NeuronSpec("lif", LIFParams())
     graphdef, params, stats, inputs, _ = model_and_data("vgg_tiny", neuron=lif)
-    with pytest.raises(ValueError, match="strategy 'inverse_grad' needs the reversible neuron; this model uses lif"):
-        network.forward(graphdef, params, stats, inputs, timesteps=2, strategy="inverse_grad")
+    with pytest.raises(ValueError, match="needs neurons with an exact inverse .*uses lif"):
+        jax.grad(lambda p: network.forward(graphdef, p, stats, inputs, timesteps=2, strategy="reverse")[0].sum())(
+            params)
     logits, _ = network.forward(graphdef, params, stats, inputs, timesteps=2, strategy="checkpoint")
     assert logits.shape == (4, 10)

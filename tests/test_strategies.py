@@ -6,14 +6,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from revsnn_jax import LIFParams, RevLIFParams, run_neuron
-from revsnn_jax import bench, strategies
+from revsnn_jax import ExactRevLIFParams, LIFParams, PLIFParams, RevLIFParams, run_neuron
+from revsnn_jax import bench, neuron_loop, strategies
+from revsnn_jax.bench import neuron as neuron_bench
 
 EXACT = ("checkpoint", "reversible", "inverse_grad")
 
 
 def problem(timesteps, batch, width, dtype, scale=1.0, seed=0):
-    return bench._problem(timesteps, batch, width, dtype, scale, seed)
+    return bench.problem(timesteps, batch, width, dtype, scale, seed)
 
 
 def grads(p, strategy, xs, v0, wy, wv, **kw):
@@ -25,19 +26,25 @@ def grads(p, strategy, xs, v0, wy, wv, **kw):
 
 
 def test_forward_is_the_same_for_every_strategy():
-    p = RevLIFParams()
     xs, v0, _, _ = problem(7, 3, 16, jnp.float32)
-    ys_ref, v_ref = run_neuron(p, xs, v0, "bptt")
-    for strategy in strategies.STRATEGIES:
-        for v_recovery in strategies.V_RECOVERIES:
-            ys, v = jax.jit(lambda a, b: run_neuron(p, a, b, strategy, v_recovery=v_recovery))(xs, v0)
-            np.testing.assert_array_equal(ys, ys_ref)
-            np.testing.assert_array_equal(v, v_ref)
+    for p in (RevLIFParams(), ExactRevLIFParams()):
+        ys_ref, v_ref = run_neuron(p, xs, v0, "bptt")
+        for label, strategy in strategies.STRATEGIES.items():
+            if (label == "reverse" and p.kind != "exact_rev") or strategy.keep_convs or \
+                    (strategy.neuron_grad == "paper" and p.kind != "rev"):   # keep_convs: networks only
+                continue
+            recoveries = neuron_loop.V_RECOVERIES if label in ("anchored", "anchored+closed_form") and \
+                p.kind == "rev" else ("anchored",)
+            for v_recovery in recoveries:
+                ys, v = jax.jit(lambda a, b: run_neuron(p, a, b, strategy, v_recovery=v_recovery))(xs, v0)
+                np.testing.assert_array_equal(ys, ys_ref)
+                np.testing.assert_array_equal(v, v_ref)
 
 
 @pytest.mark.parametrize("groups", [2, 3])
-@pytest.mark.parametrize("v_recovery", strategies.V_RECOVERIES)
-@pytest.mark.parametrize("strategy", EXACT)
+@pytest.mark.parametrize("strategy,v_recovery", [("checkpoint", "anchored"), ("reversible", "anchored"),
+                                                 ("inverse_grad", "anchored"), ("reversible", "inverse"),
+                                                 ("inverse_grad", "inverse")])
 def test_float64_gradients_match_bptt(x64, strategy, v_recovery, groups):
     p = RevLIFParams(groups=groups)
     prob = problem(4, 8, 12 * groups, jnp.float64)
@@ -108,23 +115,30 @@ def test_higher_rank_inputs():
 def temp_bytes(label, timesteps, batch=8, width=512):
     xs = jax.ShapeDtypeStruct((timesteps, batch, width), jnp.float32)
     v = jax.ShapeDtypeStruct((batch, width), jnp.float32)
-    f = bench.neuron_vjp(bench.config_by_label(label))
+    f = neuron_bench.neuron_vjp(neuron_bench.config_by_label(label))
     return bench.memory_stats(jax.jit(f).lower(xs, v, xs, v).compile())["temp_bytes"]
 
 
 def test_memory_of_reversible_strategies_is_sublinear_in_t():
     bptt_32 = temp_bytes("rev/bptt", 32)
-    for label in ("rev/reversible", "rev/inverse_grad"):
+    for label in ("rev/anchored", "rev/anchored+closed_form"):
         t4, t32 = temp_bytes(label, 4), temp_bytes(label, 32)
         assert t32 <= bptt_32 / 4, (label, t32, bptt_32)
         assert t32 <= 2.5 * t4, (label, t4, t32)      # bptt grows 8x from T=4 to T=32
-    assert temp_bytes("rev/inverse_grad+inverse", 32) <= 1.5 * temp_bytes("rev/inverse_grad+inverse", 4)
+    assert temp_bytes("lif/anchored", 32) <= temp_bytes("lif/bptt", 32) / 4
+    assert temp_bytes("rev/paper_inverse+closed_form", 32) <= 1.5 * temp_bytes("rev/paper_inverse+closed_form", 4)
+    # the exact reversal keeps 5 bits per neuron and step: 28 more steps of [8, 512] neurons add 28 * 2,560 bytes
+    t4, t32 = temp_bytes("exact_rev/reverse", 4), temp_bytes("exact_rev/reverse", 32)
+    assert t32 - t4 <= 28 * 8 * 512 * 5 // 8 + 4096, (t4, t32)
+    assert t32 <= bptt_32 / 8
 
 
 def test_inverse_grad_backward_needs_fewer_flops_than_reversible():
-    f = bench.backward_step_flops(batch=8, width=256)
-    assert f["rev/inverse_grad"] < 0.8 * f["rev/reversible"]
-    assert f["rev/inverse_grad+inverse"] < 0.8 * f["rev/reversible+inverse"]
+    f = neuron_bench.backward_step_flops(batch=8, width=256)
+    assert f["rev/anchored+closed_form"]["rule"] < 0.8 * f["rev/anchored"]["rule"]
+    assert f["rev/paper_inverse+closed_form"]["rule"] < 0.8 * f["rev/paper_inverse"]["rule"]
+    assert f["rev/anchored+closed_form"]["per_step"] < f["rev/anchored"]["per_step"]
+    assert 0 < f["rev/bptt"]["per_step"] < f["rev/checkpoint"]["per_step"]   # the transpose alone vs forward too
 
 
 def test_no_retracing_on_repeated_calls():
@@ -149,13 +163,17 @@ def test_no_retracing_on_repeated_calls():
     (lambda: run_neuron(RevLIFParams(), jnp.zeros((4, 2, 8), jnp.int32), jnp.zeros((2, 8), jnp.int32)),
      "floating dtype"),
     (lambda: run_neuron(RevLIFParams(), jnp.zeros((4, 2, 8)), jnp.zeros((2, 8)), "adjoint"),
-     "unknown strategy 'adjoint'; valid strategies: bptt, checkpoint, reversible, inverse_grad"),
+     "unknown strategy 'adjoint'; valid strategies: bptt, checkpoint, anchored, anchored\\+closed_form"),
     (lambda: run_neuron(RevLIFParams(), jnp.zeros((4, 2, 8)), jnp.zeros((2, 8)), v_recovery="magic"),
      "unknown v_recovery 'magic'"),
     (lambda: run_neuron(RevLIFParams(), jnp.zeros((4, 2, 8)), jnp.zeros((2, 8)), "inverse_grad", anchor_every=0),
      "anchor_every must be a positive integer"),
-    (lambda: run_neuron(LIFParams(), jnp.zeros((4, 2, 8)), jnp.zeros((2, 8)), "reversible"),
-     "needs the reversible neuron"),
+    (lambda: run_neuron(LIFParams(), jnp.zeros((4, 2, 8)), jnp.zeros((2, 8)), "reverse"),
+     "needs a neuron with an exact inverse"),
+    (lambda: run_neuron(PLIFParams(), jnp.zeros((4, 2, 8)), jnp.zeros((2, 8)), "inverse_grad", v_recovery="inverse"),
+     "measures the paper's inverse"),
+    (lambda: run_neuron(RevLIFParams(), jnp.zeros((4, 2, 8)), jnp.zeros((2, 8)), "reverse"),
+     "rev has none"),
     (lambda: run_neuron(RevLIFParams(groups=3), jnp.zeros((4, 2, 9)), jnp.zeros((2, 9)), "inverse_grad_paper"),
      "groups=2 only"),
 ])

@@ -39,20 +39,27 @@ def test_defaults_are_the_offline_digits_run():
 @pytest.mark.parametrize("field,value,message", [
     ("dataset", "mnist", "unknown dataset 'mnist'; valid datasets: digits, cifar10, cifar100"),
     ("model", "vgg7", "unknown model 'vgg7'; valid models: vgg11,"),
-    ("strategy", "adjoint", "unknown strategy 'adjoint'; valid strategies: bptt, checkpoint, reversible"),
+    ("strategy", "adjoint", "unknown strategy 'adjoint'; valid strategies: bptt, checkpoint, anchored"),
+    ("alpha", 0.15, "neuron 'lif' has no setting alpha"),
     ("optimizer", "lamb", "unknown optimizer 'lamb'; valid optimizers: sgd, adamw"),
     ("epochs", 0, "epochs must be >= 1"),
     ("groups", 1, "groups must be an integer >= 2"),
 ])
 def test_bad_config_values_are_named(field, value, message):
+    neuron = {"neuron": "lif"} if field == "alpha" else {}
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
-        dataclasses.replace(train.TrainConfig(), **{field: value}).resolved()
+        dataclasses.replace(train.TrainConfig(), **{field: value}, **neuron).resolved()
 
 
-def test_reversible_strategies_need_the_reversible_neuron():
-    with pytest.raises(ValueError, match="needs the reversible neuron"):
-        train.TrainConfig(neuron="lif", strategy="inverse_grad").resolved()
-    assert train.TrainConfig(neuron="lif", strategy="bptt").resolved().neuron_spec().kind == "lif"
+def test_only_the_reverse_strategy_needs_a_particular_neuron():
+    with pytest.raises(ValueError, match="needs --neuron exact_rev"):
+        train.TrainConfig(neuron="lif", strategy="reverse").resolved()
+    for neuron in ("lif", "plif", "rev", "exact_rev"):   # every anchored strategy works with every neuron
+        cfg = train.TrainConfig(neuron=neuron, strategy="inverse_grad+low_memory").resolved()
+        assert cfg.neuron_spec().kind == neuron and cfg.strategy_value().label == "anchored+closed_form+low_memory"
+    exact = train.TrainConfig(neuron="exact_rev", strategy="reverse").resolved()
+    assert (exact.alpha, exact.groups, exact.frac_bits) == (0.125, 2, 16)   # the neuron's own defaults
+    assert train.TrainConfig().resolved().alpha == 0.15
 
 
 def test_groups_that_do_not_divide_a_layer_are_an_error_before_training(tmp_path):

@@ -1,13 +1,11 @@
 """Thin flax.nnx layers for one timestep of a spiking network. The neuron math lives in the pure core.
 
 Every layer is called once per timestep inside the network's time loop, so nothing here mutates state: batch
-statistics and membrane potentials are returned, and the loop decides what to keep.
+statistics and membrane potentials are returned through the :class:`~revsnn_jax.nn.context.StepContext`, and
+the loop decides what to keep.
 """
 
 from __future__ import annotations
-
-import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +13,8 @@ from flax import nnx
 from jax import lax
 
 from revsnn_jax import neurons
-from revsnn_jax.neurons import LIFParams, RevLIFParams
+from revsnn_jax.errors import InputError
+from revsnn_jax.neurons import RevLIFParams
 from revsnn_jax.nn.conv import conv2d
 
 
@@ -24,8 +23,8 @@ class BatchNorm(nnx.Module):
 
     In training it normalises with the statistics of the current timestep's batch and returns them (never
     differentiated) so the caller can update the running averages once per training step; in evaluation it uses
-    the running averages. The backward of a reversible loop recomputes the batch statistics of a step as part of
-    the normalisation it differentiates, but never updates the running ones.
+    the running averages. A backward that recomputes a step recomputes its batch statistics as part of the
+    normalisation it differentiates, but never updates the running ones.
     """
 
     def __init__(self, features: int, *, eps: float = 1e-5):
@@ -62,54 +61,41 @@ def conv(cin: int, cout: int, kernel: int, stride: int, rngs: nnx.Rngs) -> nnx.C
                     kernel_init=nnx.initializers.kaiming_normal(), conv_general_dilated=conv2d, rngs=rngs)
 
 
-@jax.tree_util.register_static
-@dataclasses.dataclass(frozen=True)
-class NeuronSpec:
-    """Which neuron a model uses: ``kind`` is ``"rev"`` (reversible LIF) or ``"lif"`` (plain LIF baseline)."""
-
-    kind: str = "rev"
-    params: LIFParams | RevLIFParams = RevLIFParams()
-
-    def __post_init__(self):
-        if self.kind not in ("rev", "lif"):
-            raise ValueError(f"unknown neuron {self.kind!r}; valid neurons: rev, lif")
-        want = RevLIFParams if self.kind == "rev" else LIFParams
-        if not isinstance(self.params, want):
-            raise ValueError(f"neuron {self.kind!r} takes {want.__name__}, got {type(self.params).__name__}")
-
-
 class Neuron(nnx.Module):
-    """One layer of spiking neurons over the channel axis (the reversible neuron's groups split channels)."""
+    """One layer of spiking neurons over the channel axis: any neuron type of :mod:`revsnn_jax.neurons`.
 
-    def __init__(self, spec: NeuronSpec, channels: int, name: str = "neuron"):
-        if spec.kind == "rev" and channels % spec.params.groups:
-            raise ValueError(f"groups={spec.params.groups} does not divide the width of {name} ({channels})")
-        self.spec = spec
+    ``neuron`` is the neuron's params (static); its learnable parameters, if any (PLIF's ``w``), are an
+    ``nnx.Param`` here. Called through :meth:`revsnn_jax.nn.context.StepContext.neuron` (or ``bn_neuron``),
+    which hands it its potential.
+    """
 
-    def __call__(self, x: jax.Array, v: jax.Array, closed_form: bool = False):
-        if self.spec.kind == "lif":
-            return neurons.lif_step_unchecked(self.spec.params, x, v)
-        if closed_form:
-            return rev_lif_step_closed_form(self.spec.params, x, v)
-        return neurons.rev_lif_step_unchecked(self.spec.params, x, v)
+    def __init__(self, neuron, channels: int, name: str = "neuron"):
+        if not hasattr(neuron, "step"):
+            raise InputError(f"{name}: {type(neuron).__name__} is not a neuron's params (valid: "
+                             f"{', '.join(c.__name__ for c in neurons.NEURONS.values())})")
+        neuron.check_width(channels, name)
+        self.params = neuron
+        theta = neuron.init_theta(channels)
+        self.theta = None if theta is None else nnx.Param(theta)
 
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def rev_lif_step_closed_form(p: RevLIFParams, x, v):
-    """:func:`revsnn_jax.neurons.rev_lif_step` whose VJP is the closed form (``inverse_grad`` inside a network)."""
-    return neurons.rev_lif_step_unchecked(p, x, v)
-
-
-def _closed_form_fwd(p, x, v):
-    y, v_next, residuals = neurons.rev_step_with_residuals(p, x, v)
-    return (y, v_next), residuals
+    def theta_value(self):
+        return None if self.theta is None else self.theta.get_value()
 
 
-def _closed_form_bwd(p, residuals, cotangents):
-    return neurons.rev_step_vjp(p, residuals, *cotangents)
+def NeuronSpec(kind: str = "rev", params=None):   # noqa: N802 (kept under its old, class-like name)
+    """The params of the neuron named ``kind`` (``rev``, ``lif``, ``plif``, ``exact_rev``), checked against
+    ``params`` if given. Models take neuron params directly; this builds them from a name."""
+    if kind not in neurons.NEURONS:
+        raise InputError(f"unknown neuron {kind!r}; valid neurons: {', '.join(neurons.NEURONS)}")
+    want = neurons.NEURONS[kind]
+    if params is None:
+        return want()
+    if not isinstance(params, want):
+        raise InputError(f"neuron {kind!r} takes {want.__name__}, got {type(params).__name__}")
+    return params
 
 
-rev_lif_step_closed_form.defvjp(_closed_form_fwd, _closed_form_bwd)
+DEFAULT_NEURON = RevLIFParams()
 
 
 def avg_pool(x: jax.Array, size: int = 2) -> jax.Array:

@@ -6,7 +6,9 @@ import functools
 
 from flax import nnx
 
-from revsnn_jax.nn.layers import NeuronSpec
+from revsnn_jax.errors import InputError
+
+from revsnn_jax.nn.layers import DEFAULT_NEURON
 from revsnn_jax.nn.resnet import BasicBlock, Bottleneck, SpikingResNet
 from revsnn_jax.nn.vgg import VGG_CFGS, SpikingVGG
 
@@ -30,9 +32,10 @@ MODELS = {
 }
 
 
-def create_model(name: str, *, num_classes: int = 10, in_channels: int = 3, neuron: NeuronSpec = NeuronSpec(),
+def create_model(name: str, *, num_classes: int = 10, in_channels: int = 3, neuron=DEFAULT_NEURON,
                  seed: int = 0) -> nnx.Module:
-    """Builds a registered model. Raises ValueError for an unknown name (listing the valid ones)."""
+    """Builds a registered model with every neuron layer of type ``neuron`` (a neuron's params, e.g.
+    ``LIFParams()``). Raises InputError for an unknown name (listing the valid ones)."""
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
+        raise InputError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
     return MODELS[name](num_classes=num_classes, in_channels=in_channels, neuron=neuron, rngs=nnx.Rngs(seed))

@@ -1,17 +1,25 @@
-"""A whole spiking network over time: one ``lax.scan`` whose body is the network step, strategy by one argument.
+"""A whole spiking network over time: one ``lax.scan`` whose body is the network step, the strategy one value.
 
-============== ==================================================================================================
-strategy       time loop (:mod:`revsnn_jax.network_loop`)
-============== ==================================================================================================
-bptt           plain autodiff: every layer's residuals at every step are stored
-checkpoint     ``jax.checkpoint`` of the network step: every step's potentials are stored
-reversible     one ``custom_vjp`` over the loop: potentials at every ``k``-th step, a segment recomputed forward
-               in the backward, one ``jax.vjp`` of the network step per timestep (exact)
-inverse_grad   as ``reversible``, with the neuron's closed-form VJP in place of autodiff through the neuron
-============== ==================================================================================================
+:func:`make_step` turns a model (its ``graphdef``; the model interface is in :mod:`revsnn_jax.nn.context`) into
+the :class:`~revsnn_jax.time_loop.Step` the time loop needs for every strategy, and :func:`forward` runs it.
+Every strategy works with every neuron, except ``reverse``, which needs neurons with an exact inverse
+(``exact_rev``). Strategies by what they do (:mod:`revsnn_jax.strategies`):
 
-At network scale ``inverse_grad`` and ``reversible`` take the same time (the neuron is under 1% of a step's VJP,
-``revsnn bench step``); what removes the backward's second forward is ``keep_convs`` (below), at some memory.
+==========================  ===========================================================================================
+strategy (paper's alias)    time loop (:mod:`revsnn_jax.time_loop`)
+==========================  ===========================================================================================
+bptt                        plain autodiff: every layer's residuals at every step are stored
+checkpoint                  ``jax.checkpoint`` of the network step: every step's potentials are stored
+anchored (reversible)       potentials every ``k``-th step, a segment recomputed forward in the backward, one
+                            ``jax.vjp`` of the network step per timestep (exact)
+anchored+closed_form        as ``anchored``, the neuron differentiated by its closed-form VJP (same numbers)
+(inverse_grad)
++low_memory / +keep_convs   anchored without a kept segment (least memory) / replaying recorded convolutions
+                            (no convolution forward twice)
+reverse                     time reversal with an exactly invertible neuron: no anchors; per step the backward
+                            rebuilds the step, recovers the previous potentials and replays the rebuilt
+                            convolutions in the step's VJP
+==========================  ===========================================================================================
 
 Logits are averaged over T. Inputs: static images ``[B, H, W, C]`` fed at every step (``encoding="direct"``)
 or event frames ``[T, B, H, W, C]`` (``encoding="frames"``).
@@ -23,13 +31,13 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from revsnn_jax import network_loop
-from revsnn_jax.nn.state import StepState
+from revsnn_jax import time_loop
+from revsnn_jax.errors import InputError
+from revsnn_jax.nn.context import StepContext
+from revsnn_jax.nn.layers import BatchNorm
+from revsnn_jax.strategies import Strategy, as_strategy
 
-STRATEGIES = ("bptt", "checkpoint", "reversible", "inverse_grad")
 ENCODINGS = ("direct", "frames")
-_LOOP = {"bptt": ("plain", False), "checkpoint": ("remat", False), "reversible": ("anchored", False),
-         "inverse_grad": ("anchored", True)}  # (loop mode, closed-form neuron VJP)
 
 
 def split(model: nnx.Module):
@@ -37,99 +45,105 @@ def split(model: nnx.Module):
     return nnx.split(model, nnx.Param, nnx.BatchStat)
 
 
-def check_inputs(model: nnx.Module, inputs: jax.Array, timesteps: int, encoding: str, name: str = "model") -> None:
-    """Raises ValueError for inputs the model cannot take."""
+def check_inputs(model: nnx.Module, inputs, timesteps: int, encoding: str, name: str | None = None) -> None:
+    """Raises InputError for inputs the model cannot take (uses ``model.in_channels``/``downsample`` if set)."""
+    name = name or type(model).__name__
     if encoding not in ENCODINGS:
-        raise ValueError(f"unknown encoding {encoding!r}; valid: {', '.join(ENCODINGS)}")
-    if timesteps < 1:
-        raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+        raise InputError(f"unknown encoding {encoding!r}; valid: {', '.join(ENCODINGS)}")
+    if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
+        raise InputError(f"timesteps must be an integer >= 1, got {timesteps!r}")
     want = 4 if encoding == "direct" else 5
     if jnp.ndim(inputs) != want:
         layout = "[B, H, W, C]" if encoding == "direct" else "[T, B, H, W, C]"
-        raise ValueError(f"encoding={encoding!r} takes inputs {layout}, got shape {jnp.shape(inputs)}")
+        raise InputError(f"encoding={encoding!r} takes inputs {layout}, got shape {jnp.shape(inputs)}")
     if encoding == "frames" and inputs.shape[0] != timesteps:
-        raise ValueError(f"event frames have {inputs.shape[0]} timesteps but timesteps={timesteps}")
+        raise InputError(f"event frames have {inputs.shape[0]} timesteps but timesteps={timesteps}")
     h, w, c = inputs.shape[-3:]
-    cin = _in_channels(model)
-    if c != cin:
-        raise ValueError(f"{name} takes {cin} input channels, got {c} (shape {jnp.shape(inputs)})")
-    d = model.downsample
+    cin = getattr(model, "in_channels", None)
+    if cin is not None and c != cin:
+        raise InputError(f"{name} takes {cin} input channels, got {c} (shape {jnp.shape(inputs)})")
+    d = getattr(model, "downsample", 1)
     if h % d or w % d:
-        raise ValueError(f"{name} downsamples by {d}: input height and width must be multiples of {d}, got {h}x{w}")
+        raise InputError(f"{name} downsamples by {d}: input height and width must be multiples of {d}, got {h}x{w}")
 
 
-def _in_channels(model) -> int:
-    first = model.convs[0] if hasattr(model, "convs") else model.stem_conv
-    return first.in_features
+def make_step(graphdef, *, train: bool, strategy: Strategy | str = "bptt") -> time_loop.Step:
+    """The time loop's step of a model: ``params`` = its parameters, ``consts`` = its batch statistics, ``vs`` =
+    ``{neuron path: potential}``, ``out`` = logits, ``aux`` = ``{BatchNorm path: (mean, var)}``."""
+    strategy = as_strategy(strategy)
+    remat = strategy.loop in ("anchored", "reverse")   # what these loops' step VJPs store: conv inputs and outputs
 
-
-def _step_fn(graphdef, train: bool, closed_form: bool, remat: bool = False):
-    """The network step; with ``convs`` (a record of its convolution outputs) it replays them instead."""
-    def step(params, consts, x, vs, convs=None):
+    def run(params, consts, x, vs, mode, record=None):
         model = nnx.merge(graphdef, params, consts)
-        state = StepState(vs, train, closed_form, remat, replay=convs)
-        logits = model.step(x, state)
-        return (logits, state.new_vs), state.stats
-    return step
+        ctx = StepContext(model, vs, train, mode, strategy.neuron_grad, remat and mode in ("apply", "replay"),
+                          record, strategy.rebuild_noise)
+        logits = model.step(x, ctx)
+        return ctx, logits
 
+    def apply(params, consts, x, vs):
+        ctx, logits = run(params, consts, x, vs, "apply")
+        return (logits, ctx.new_vs), ctx.stats
 
-def _record_fn(graphdef, train: bool, closed_form: bool):
     def record(params, consts, x, vs):
-        state = StepState(vs, train, closed_form)
-        nnx.merge(graphdef, params, consts).step(x, state)
-        return state.new_vs, state.convs
-    return record
+        ctx, _ = run(params, consts, x, vs, "record")
+        return ctx.new_vs, {"convs": ctx.convs, "kept": None}
+
+    def replay(params, consts, x, vs, rec):
+        ctx, logits = run(params, consts, x, vs, "replay", rec)
+        return (logits, ctx.new_vs), ctx.stats
+
+    def keep(params, consts, x, vs):
+        ctx, logits = run(params, consts, x, vs, "keep")
+        return (logits, ctx.new_vs), ctx.stats, ctx.kept
+
+    def rebuild(params, consts, x, vs_next, kept):
+        ctx, _ = run(params, consts, x, vs_next, "rebuild", {"convs": None, "kept": kept})
+        return ctx.new_vs, {"convs": ctx.convs, "kept": kept}
+
+    return time_loop.Step(apply=apply, record=record, replay=replay, keep=keep, rebuild=rebuild)
+
+
+def potential_shapes(graphdef, params, batch_stats, x_t):
+    """``{neuron path: jax.ShapeDtypeStruct}`` of every neuron layer's potential for one step's input ``x_t``."""
+    apply = make_step(graphdef, train=True).apply
+    return jax.eval_shape(lambda p, s, x: apply(p, s, x, None)[0][1], params, batch_stats, x_t)
 
 
 def initial_potentials(graphdef, params, batch_stats, x_t):
-    """Zeros shaped like every neuron layer's potential for one step's input ``x_t``."""
-    shapes = jax.eval_shape(lambda p, s, x: _step_fn(graphdef, True, False)(p, s, x, None)[0][1],
-                            params, batch_stats, x_t)
-    return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    """Zeros shaped like every neuron layer's potential for one step's input ``x_t``: ``{path: zeros}``."""
+    return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), potential_shapes(graphdef, params, batch_stats, x_t))
 
 
-def forward(graphdef, params, batch_stats, inputs, *, timesteps: int, strategy: str = "bptt", train: bool = True,
-            encoding: str = "direct", anchor_every: int | None = None, low_memory: bool = False,
-            keep_convs: bool = False):
+def forward(graphdef, params, batch_stats, inputs, *, timesteps: int, strategy: Strategy | str = "bptt",
+            train: bool = True, encoding: str = "direct"):
     """Runs the network for ``timesteps`` steps. Returns ``(logits averaged over T, per-step BN statistics)``.
 
-    ``low_memory`` and ``keep_convs`` tune ``reversible``/``inverse_grad`` (:mod:`revsnn_jax.network_loop`):
-    ``low_memory`` keeps no recomputed segment (least memory, most recompute); ``keep_convs`` also keeps the
-    segment's convolution outputs, so the backward runs no convolution forward a second time (fastest, most
-    memory of the three). Gradients are the same in every case.
-
-    The statistics are a list (BatchNorm call order) of ``(mean, var)`` stacked over T; pass them to
-    :func:`update_batch_stats` after a training step.
+    ``strategy`` is a :class:`~revsnn_jax.strategies.Strategy` or its label (``"anchored+closed_form"``,
+    ``"inverse_grad+low_memory"``, ``"reverse"``, ...). Gradients are the same under every exact strategy. The
+    statistics are ``{BatchNorm path: (mean, var)}`` stacked over T; pass them to :func:`update_batch_stats` after
+    a training step.
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; valid strategies: {', '.join(STRATEGIES)}")
-    mode, closed_form = _LOOP[strategy]
-    if (low_memory or keep_convs) and mode != "anchored":
-        raise ValueError(f"low_memory and keep_convs apply to reversible and inverse_grad, not {strategy!r}")
-    if low_memory and keep_convs:
-        raise ValueError("choose one of low_memory (least memory) and keep_convs (least time)")
+    strategy = as_strategy(strategy)
     model = nnx.merge(graphdef, params, batch_stats)
-    check_inputs(model, inputs, timesteps, encoding, type(model).__name__)
-    if strategy in ("reversible", "inverse_grad"):
-        kinds = {n.spec.kind for _, n in nnx.iter_graph(model) if hasattr(n, "spec")}
-        if kinds != {"rev"}:
-            raise ValueError(f"strategy {strategy!r} needs the reversible neuron; this model uses "
-                             f"{', '.join(sorted(kinds))}")
+    check_inputs(model, inputs, timesteps, encoding)
     sequence = encoding == "frames"
     x0 = inputs[0] if sequence else inputs
-    v0 = initial_potentials(graphdef, params, batch_stats, x0)
-    step = _step_fn(graphdef, train, closed_form, remat=mode == "anchored")
-    outs, stats, _ = network_loop.run_time_loop(
-        step, params, batch_stats, inputs, v0, timesteps=timesteps, sequence_input=sequence, mode=mode,
-        anchor_every=anchor_every, low_memory=low_memory,
-        replay=(_record_fn(graphdef, train, closed_form), step) if keep_convs else None)
+    v0 = potential_shapes(graphdef, params, batch_stats, x0)   # zeros, made where the loop needs them
+    outs, stats, _ = time_loop.run_time_loop(make_step(graphdef, train=train, strategy=strategy), params,
+                                             batch_stats, inputs, v0, timesteps=timesteps, sequence_input=sequence,
+                                             strategy=strategy)
     return outs.mean(0), stats
 
 
 def update_batch_stats(graphdef, params, batch_stats, stats, momentum: float = 0.9):
     """Running averages updated once from the per-step statistics (averaged over T); returns new batch_stats."""
     model = nnx.merge(graphdef, params, batch_stats)
-    for bn, (mean, var) in zip(model.batchnorms(), stats, strict=True):
+    by_path = {".".join(map(str, path)): node for path, node in nnx.iter_graph(model) if isinstance(node, BatchNorm)}
+    for path, (mean, var) in stats.items():
+        if path not in by_path:
+            raise InputError(f"statistics for {path!r}, which is not a BatchNorm of this model")
+        bn = by_path[path]
         bn.mean[...] = momentum * bn.mean[...] + (1 - momentum) * mean.mean(0)
         bn.var[...] = momentum * bn.var[...] + (1 - momentum) * var.mean(0)
     return nnx.state(model, nnx.BatchStat)
+

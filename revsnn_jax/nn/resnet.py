@@ -10,33 +10,32 @@ from typing import Sequence
 
 from flax import nnx
 
-from revsnn_jax.nn.layers import BatchNorm, Neuron, NeuronSpec, conv
-from revsnn_jax.nn.state import StepState
+from revsnn_jax.nn.layers import DEFAULT_NEURON, BatchNorm, Neuron, conv
+from revsnn_jax.errors import InputError
+from revsnn_jax.nn.context import StepContext
 
 
 class BasicBlock(nnx.Module):
     expansion = 1
 
-    def __init__(self, cin: int, width: int, stride: int, neuron: NeuronSpec, rngs: nnx.Rngs, name: str):
+    def __init__(self, cin: int, width: int, stride: int, neuron, rngs: nnx.Rngs, name: str):
         self.conv1, self.bn1 = conv(cin, width, 3, stride, rngs), BatchNorm(width)
         self.neuron1 = Neuron(neuron, width, f"{name}.neuron1")
         self.conv2, self.bn2 = conv(width, width, 3, 1, rngs), BatchNorm(width)
         self.shortcut = _Shortcut(cin, width, stride, rngs) if stride != 1 or cin != width else None
         self.neuron2 = Neuron(neuron, width, f"{name}.neuron2")
 
-    def __call__(self, x, state: StepState):
-        h = state.conv_bn_neuron(self.conv1, self.bn1, self.neuron1, x)
-        shortcut = x if self.shortcut is None else self.shortcut(x, state)
-        return state.bn_neuron(self.bn2, self.neuron2, state.conv(self.conv2, h), residual=shortcut)
+    def __call__(self, x, ctx: StepContext):
+        h = ctx.conv_bn_neuron(self.conv1, self.bn1, self.neuron1, x)
+        shortcut = x if self.shortcut is None else self.shortcut(x, ctx)
+        return ctx.bn_neuron(self.bn2, self.neuron2, ctx.conv(self.conv2, h), residual=shortcut)
 
-    def batchnorms(self):   # in call order
-        return [self.bn1] + ([] if self.shortcut is None else [self.shortcut.bn]) + [self.bn2]
 
 
 class Bottleneck(nnx.Module):
     expansion = 4
 
-    def __init__(self, cin: int, width: int, stride: int, neuron: NeuronSpec, rngs: nnx.Rngs, name: str):
+    def __init__(self, cin: int, width: int, stride: int, neuron, rngs: nnx.Rngs, name: str):
         out = width * self.expansion
         self.conv1, self.bn1 = conv(cin, width, 1, 1, rngs), BatchNorm(width)
         self.neuron1 = Neuron(neuron, width, f"{name}.neuron1")
@@ -46,31 +45,29 @@ class Bottleneck(nnx.Module):
         self.shortcut = _Shortcut(cin, out, stride, rngs) if stride != 1 or cin != out else None
         self.neuron3 = Neuron(neuron, out, f"{name}.neuron3")
 
-    def __call__(self, x, state: StepState):
-        h = state.conv_bn_neuron(self.conv1, self.bn1, self.neuron1, x)
-        h = state.conv_bn_neuron(self.conv2, self.bn2, self.neuron2, h)
-        shortcut = x if self.shortcut is None else self.shortcut(x, state)
-        return state.bn_neuron(self.bn3, self.neuron3, state.conv(self.conv3, h), residual=shortcut)
+    def __call__(self, x, ctx: StepContext):
+        h = ctx.conv_bn_neuron(self.conv1, self.bn1, self.neuron1, x)
+        h = ctx.conv_bn_neuron(self.conv2, self.bn2, self.neuron2, h)
+        shortcut = x if self.shortcut is None else self.shortcut(x, ctx)
+        return ctx.bn_neuron(self.bn3, self.neuron3, ctx.conv(self.conv3, h), residual=shortcut)
 
-    def batchnorms(self):   # in call order
-        return [self.bn1, self.bn2] + ([] if self.shortcut is None else [self.shortcut.bn]) + [self.bn3]
 
 
 class _Shortcut(nnx.Module):
     def __init__(self, cin: int, cout: int, stride: int, rngs: nnx.Rngs):
         self.conv, self.bn = conv(cin, cout, 1, stride, rngs), BatchNorm(cout)
 
-    def __call__(self, x, state: StepState):
-        return state.bn(self.bn, state.conv(self.conv, x))
+    def __call__(self, x, ctx: StepContext):
+        return ctx.bn(self.bn, ctx.conv(self.conv, x))
 
 
 class SpikingResNet(nnx.Module):
     """One timestep of a spiking ResNet; the time loop lives in :func:`revsnn_jax.nn.network.forward`."""
 
     def __init__(self, block: type, layers: Sequence[int], widths: Sequence[int], *, num_classes: int = 10,
-                 in_channels: int = 3, neuron: NeuronSpec = NeuronSpec(), rngs: nnx.Rngs):
+                 in_channels: int = 3, neuron=DEFAULT_NEURON, rngs: nnx.Rngs):
         if len(layers) != len(widths):
-            raise ValueError(f"layers {tuple(layers)} and widths {tuple(widths)} must have the same length")
+            raise InputError(f"layers {tuple(layers)} and widths {tuple(widths)} must have the same length")
         self.stem_conv, self.stem_bn = conv(in_channels, widths[0], 3, 1, rngs), BatchNorm(widths[0])
         self.stem_neuron = Neuron(neuron, widths[0], "stem")
         blocks, c = [], widths[0]
@@ -80,13 +77,12 @@ class SpikingResNet(nnx.Module):
                 c = w * block.expansion
         self.blocks = nnx.List(blocks)
         self.head = nnx.Linear(c, num_classes, rngs=rngs)
+        self.in_channels = in_channels
         self.downsample = 2 ** (len(widths) - 1)
 
-    def step(self, x, state: StepState):
-        x = state.conv_bn_neuron(self.stem_conv, self.stem_bn, self.stem_neuron, x)
+    def step(self, x, ctx: StepContext):
+        x = ctx.conv_bn_neuron(self.stem_conv, self.stem_bn, self.stem_neuron, x)
         for block in self.blocks:
-            x = block(x, state)
+            x = block(x, ctx)
         return self.head(x.mean((1, 2)))
 
-    def batchnorms(self):
-        return [self.stem_bn] + [bn for block in self.blocks for bn in block.batchnorms()]

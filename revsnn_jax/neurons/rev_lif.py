@@ -1,4 +1,4 @@
-"""Spiking neurons as pure functions: the plain LIF baseline and the reversible LIF neuron of the paper.
+"""The reversible LIF neuron of the paper, as pure functions (Eq. 1-12).
 
 Notation (Lei et al., *Towards Zero Memory Footprint Spiking Neural Network Training*, 2023): ``x`` is the
 neuron input :math:`X^t`, ``v`` the membrane potential :math:`V^{t-1}` carried from the previous step, ``y`` the
@@ -32,8 +32,10 @@ The inverse (Eq. 7-10) runs the groups backwards. With :math:`I_k` the input of 
    X_{k+1} &= (Y_k - H(M_k - V_{th}))/\\beta  && \\text{(Eq. 8, 10)}
 
 The denominator of Eq. 7/9 gets arbitrarily close to zero because :math:`Y` is real-valued, so the inverse
-amplifies rounding error without bound; see ``docs/reversal.md`` for what :mod:`revsnn_jax.strategies` does
-instead to keep gradients exact.
+amplifies rounding error without bound (``docs/reversal.md``), and where it is zero (e.g. :math:`Y = 1.3` at
+:math:`\tau = 2, \alpha = 0.15`) :math:`V^{t-1}` does not enter :math:`V^t` at all. So this neuron's inverse is
+not exact (``exact_inverse = False``): the exact strategies train it by anchored checkpointing, and
+:mod:`revsnn_jax.neurons.exact_rev_lif` is the variant whose inverse is exact.
 
 The chain over groups is sequential. Whole-array steps (:func:`rev_lif_step`, :func:`rev_step_with_residuals`,
 :func:`rev_step_vjp`) unroll it for a few groups and run it as a ``lax.scan`` over a stacked groups axis for
@@ -44,33 +46,16 @@ more than :data:`SCAN_GROUPS_ABOVE` (the paper ablates up to 144 groups); the fu
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple, Sequence
+from typing import ClassVar, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
+from revsnn_jax.errors import InputError
+from revsnn_jax.neurons import base
+from revsnn_jax.neurons.base import SCAN_GROUPS_ABOVE, check_state
 from revsnn_jax.surrogate import check_surrogate, heaviside, spike, surrogate_grad
-
-
-@jax.tree_util.register_static
-@dataclasses.dataclass(frozen=True)
-class LIFParams:
-    """Hyperparameters of the plain leaky integrate-and-fire neuron (hard reset), the BPTT baseline.
-
-    Static: hashable, a pytree with no leaves, so it can be passed through ``jax.jit`` as an ordinary argument.
-    """
-
-    tau: float = 2.0
-    v_threshold: float = 1.0
-    v_reset: float = 0.0
-    surrogate: str = "paper"
-    surrogate_width: float = 2.0
-
-    def __post_init__(self):
-        if not self.tau > 0:
-            raise ValueError(f"tau must be > 0, got {self.tau}")
-        check_surrogate(self.surrogate, self.surrogate_width)
 
 
 @jax.tree_util.register_static
@@ -87,6 +72,10 @@ class RevLIFParams:
         divides by it).
       groups: :math:`n \\ge 2`, the number of groups along the last axis.
       surrogate, surrogate_width: see :mod:`revsnn_jax.surrogate`.
+
+    The methods are the neuron interface (:mod:`revsnn_jax.neurons.base`); ``keep``/``rebuild``/``replay`` give
+    the paper's Eq. 7-10 inverse to the time-reversing loop for *measuring* it (``run_neuron(...,
+    v_recovery="inverse")``): it is not exact (``exact_inverse = False``), so no network strategy uses it.
     """
 
     tau: float = 2.0
@@ -97,35 +86,77 @@ class RevLIFParams:
     groups: int = 2
     surrogate: str = "paper"
     surrogate_width: float = 2.0
+    kind: ClassVar[str] = "rev"
+    exact_inverse: ClassVar[bool] = False
+    keep_bits: ClassVar[int] = 1
 
     def __post_init__(self):
         if not self.tau > 0:
-            raise ValueError(f"tau must be > 0, got {self.tau}")
+            raise InputError(f"tau must be > 0, got {self.tau}")
         if self.beta == 0:
-            raise ValueError("beta must be non-zero: the inverse (Eq. 8, 10) divides by beta")
+            raise InputError("beta must be non-zero: the inverse (Eq. 8, 10) divides by beta")
         if isinstance(self.groups, bool) or not isinstance(self.groups, int) or self.groups < 2:
-            raise ValueError(f"groups must be an integer >= 2 (one group cannot be inverted), got {self.groups!r}")
+            raise InputError(f"groups must be an integer >= 2 (one group cannot be inverted), got {self.groups!r}")
         check_surrogate(self.surrogate, self.surrogate_width)
 
+    def init_theta(self, width: int):
+        return None
 
-def check_state(x: jax.Array, v: jax.Array, name_x: str = "x", name_v: str = "v") -> None:
-    """Raises ValueError unless ``x`` and ``v`` are floating arrays of the same shape and dtype."""
-    for name, a in ((name_x, x), (name_v, v)):
-        if not jnp.issubdtype(jnp.result_type(a), jnp.floating):
-            raise ValueError(f"{name} must have a floating dtype, got {jnp.result_type(a)}")
-    if jnp.shape(x) != jnp.shape(v):
-        raise ValueError(f"{name_x} and {name_v} must have the same shape, got {jnp.shape(x)} and {jnp.shape(v)}")
-    if jnp.result_type(x) != jnp.result_type(v):
-        raise ValueError(f"{name_x} and {name_v} must have the same dtype, got {jnp.result_type(x)} and "
-                         f"{jnp.result_type(v)}")
+    def check_width(self, width: int, name: str = "layer") -> None:
+        base.check_groups(self.groups, (width,), name)
+
+    def step(self, theta, x, v):
+        return rev_lif_step_unchecked(self, x, v)
+
+    def step_vjp(self, theta, x, v, gy, gv):
+        return (None, *rev_step_vjp(self, rev_step_with_residuals(self, x, v)[2], gy, gv))
+
+    def step_with_residuals(self, theta, x, v):
+        y, v_next, residuals = rev_step_with_residuals(self, x, v)
+        return (y, v_next), residuals
+
+    def vjp_from_residuals(self, theta, residuals, gy, gv):
+        return (None, *rev_step_vjp(self, residuals, gy, gv))
+
+    def paper_vjp_check(self) -> None:
+        if self.groups != 2:
+            raise InputError(f"the paper's gradient rule (Eq. 11-12) is defined for groups=2 only, got "
+                             f"groups={self.groups}")
+
+    def paper_vjp(self, theta, x, v, gy, gv):
+        """Eq. 11-12 as the gradient rule (:func:`rev_vjp_groups_paper`): **not** the gradient."""
+        f = rev_forward_groups(self, split_groups(self, x), split_groups(self, v))
+        gx, gvp = rev_vjp_groups_paper(self, f.m, split_groups(self, gy))
+        return None, merge_groups(gx), merge_groups(gvp)
+
+    # The paper's inverse, for measuring it in the time-reversing loop (inexact).
+    def keep(self, theta, x, v):
+        f = rev_forward_groups(self, split_groups(self, x), split_groups(self, v))
+        return merge_groups(f.y), merge_groups(f.v_next), (merge_groups(f.s) != 0).astype(jnp.int32)
+
+    def rebuild(self, theta, x, code, v_next):
+        """``(y, v_prev)``: Y from ``x`` and the kept spikes, then :math:`V^{t-1}` by Eq. 7/9 (inexact)."""
+        xg, sg = split_groups(self, x), split_groups(self, (code & 1).astype(x.dtype))
+        yg = [sg[k] + self.beta * xg[(k + 1) % self.groups] for k in range(self.groups)]
+        vng = split_groups(self, v_next)
+        vg = [_inverse_v(self, yg[k], vng[k], xg[0] if k == 0 else yg[k - 1]) for k in range(self.groups)]
+        return merge_groups(yg), merge_groups(vg)
+
+    def replay(self, theta, x, code, v_prev):
+        return self.step(theta, x, v_prev)
+
+    def canonical_state(self, v):
+        return v
+
+
+def _inverse_v(p: RevLIFParams, y, v_next, inp):
+    """Eq. 7, 9: :math:`V^{t-1}` of one group from its output, :math:`V^t` and its input."""
+    return (v_next - (1 - y) * inp / p.tau - y * p.v_reset) / ((1 - y) * (1 - 1 / p.tau) + p.alpha)
 
 
 def check_groups(p: RevLIFParams, shape: Sequence[int]) -> None:
-    """Raises ValueError unless the last axis of ``shape`` splits into ``p.groups`` equal groups."""
-    if len(shape) == 0:
-        raise ValueError("the reversible neuron needs at least one axis to split into groups, got a scalar")
-    if shape[-1] % p.groups:
-        raise ValueError(f"groups={p.groups} does not divide the last axis ({shape[-1]})")
+    """Raises InputError unless the last axis of ``shape`` splits into ``p.groups`` equal groups."""
+    base.check_groups(p.groups, shape)
 
 
 def split_groups(p: RevLIFParams, a: jax.Array) -> list[jax.Array]:
@@ -134,35 +165,6 @@ def split_groups(p: RevLIFParams, a: jax.Array) -> list[jax.Array]:
 
 def merge_groups(parts: Sequence[jax.Array]) -> jax.Array:
     return jnp.concatenate(parts, axis=-1)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Plain LIF
-
-
-def lif_step(p: LIFParams, x: jax.Array, v: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """One step of the plain LIF neuron with hard reset (the baseline).
-
-    .. math::
-
-       M = V^{t-1} + (X^t - V^{t-1})/\\tau, \\quad S = H(M - V_{th}), \\quad V^t = (1 - S) M + S V_{reset}
-
-    Args:
-      p: :class:`LIFParams`.
-      x: input :math:`X^t`, shape ``[..., D]``, floating.
-      v: :math:`V^{t-1}`, same shape and dtype.
-
-    Returns:
-      ``(s, v_next)``: the binary spikes :math:`S` (in ``x.dtype``) and :math:`V^t`.
-    """
-    check_state(x, v)
-    return lif_step_unchecked(p, x, v)
-
-
-def lif_step_unchecked(p: LIFParams, x: jax.Array, v: jax.Array) -> tuple[jax.Array, jax.Array]:
-    m = v + (x - v) / p.tau
-    s = spike(m - p.v_threshold, p.surrogate, p.surrogate_width)
-    return s, (1 - s) * m + s * p.v_reset
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -217,7 +219,7 @@ def rev_inverse_groups(p: RevLIFParams, yg: Sequence[jax.Array], vng: Sequence[j
 
     def one_group(k, inp):
         y = yg[k]
-        v = (vng[k] - (1 - y) * inp / p.tau - y * p.v_reset) / ((1 - y) * (1 - 1 / p.tau) + p.alpha)  # Eq. 7, 9
+        v = _inverse_v(p, y, vng[k], inp)
         m = v + (inp - v) / p.tau
         s = heaviside(m - p.v_threshold) if sg is None else sg[k]
         vg[k], mg[k], s_out[k] = v, m, s
@@ -279,7 +281,7 @@ def rev_vjp_groups_paper(p: RevLIFParams, mg, gyg):
     for the cotangent of :math:`V`, so none flows. Offered to measure the paper's rule, never as a default.
     """
     if p.groups != 2:
-        raise ValueError(f"the paper's gradient rule (Eq. 11-12) is defined for groups=2 only, got groups={p.groups}")
+        raise InputError(f"the paper's gradient rule (Eq. 11-12) is defined for groups=2 only, got groups={p.groups}")
     s1, s2 = (surrogate_grad(m - p.v_threshold, p.surrogate, p.surrogate_width) for m in mg)
     gx1 = gyg[0] * (s1 / p.tau * (1 + s2 / p.tau) + p.beta)
     gx2 = gyg[1] * (s2 + p.beta)
@@ -342,22 +344,12 @@ def rev_step_vjp(p: RevLIFParams, residuals, gy: jax.Array, gv_next: jax.Array) 
 # ---------------------------------------------------------------------------------------------------------------
 # Many groups: the chain as a scan over a stacked groups axis
 
-SCAN_GROUPS_ABOVE = 8
-"""Above this many groups, whole-array steps run the chain of groups as a ``lax.scan``. Unrolled, XLA fuses the
-chain and recomputes it for every consumer: one layer's gradient ([64, 8, 8, 144], CPU) took 1.8 ms at 2 groups,
-17 ms at 36, 175 ms (and an 80 s compile) at 144. As a scan it takes about the same time for any number of
-groups; for a few groups the unrolled chain is as fast and fuses with its neighbours."""
-
-
 def stack_groups(p: RevLIFParams, a: jax.Array) -> jax.Array:
     """``[..., D] -> [groups, ..., D/groups]``: group ``k`` (channels ``k D/n .. (k+1) D/n``) at index ``k``."""
-    return jnp.moveaxis(a.reshape(a.shape[:-1] + (p.groups, a.shape[-1] // p.groups)), -2, 0)
+    return base.stack_groups(p.groups, a)
 
 
-def unstack_groups(a: jax.Array) -> jax.Array:
-    """Inverse of :func:`stack_groups`."""
-    a = jnp.moveaxis(a, 0, -2)
-    return a.reshape(a.shape[:-2] + (a.shape[-2] * a.shape[-1],))
+unstack_groups = base.unstack_groups
 
 
 def rev_forward_stacked(p: RevLIFParams, xs: jax.Array, vs: jax.Array, spike_fn=None) -> GroupForward:
@@ -405,7 +397,7 @@ def rev_lif_inverse(p: RevLIFParams, y: jax.Array, v_next: jax.Array,
     sg = None
     if spikes is not None:
         if jnp.shape(spikes) != jnp.shape(y):
-            raise ValueError(f"spikes must have the shape of y {jnp.shape(y)}, got {jnp.shape(spikes)}")
+            raise InputError(f"spikes must have the shape of y {jnp.shape(y)}, got {jnp.shape(spikes)}")
         sg = split_groups(p, (jnp.asarray(spikes) != 0).astype(jnp.result_type(y)))
     xg, vg, _, _ = rev_inverse_groups(p, split_groups(p, y), split_groups(p, v_next), sg)
     return merge_groups(xg), merge_groups(vg)

@@ -200,7 +200,7 @@ def _grid_conflicts(args, names: Sequence[str]) -> None:
 
 def _configs(args, default) -> tuple[str, ...]:
     from revsnn_jax.bench import network
-    labels = tuple(c for c in args.configs.split(",") if c) if args.configs else tuple(default)
+    labels = tuple(network.split_labels(args.configs)) if args.configs else tuple(default)
     network.parse_configs(labels)   # every label checked before anything is measured
     return labels
 

@@ -148,10 +148,22 @@ def test_vgg19_memory_ratio_at_paper_scale():
     (lambda: nn.check_inputs(nn.create_model("vgg_tiny"), jnp.ones((2, 8, 8, 3)), 4, "frames"),
      r"encoding='frames' takes inputs \[T, B, H, W, C\]"),
     (lambda: NetworkConfig.parse("bptt+low_memory"), "unknown configuration 'bptt\\+low_memory'"),
+    (lambda: NetworkConfig.parse("exact_rev[alpha=x]:reverse"), "alpha='x' is not a number or true/false"),
+    (lambda: NetworkConfig.parse("exact_rev[alpha]:reverse"), "neuron settings are name=value, got 'alpha'"),
+    (lambda: NetworkConfig.parse("exact_rev[gamma=1]:reverse"), "unexpected keyword argument 'gamma'"),
 ])
 def test_bad_input_raises_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_configurations_carry_neuron_settings():
+    from revsnn_jax.bench.network import split_labels
+    labels = split_labels("bptt,exact_rev[alpha=0.25,snap=false]:reverse,lif:anchored")
+    assert labels == ["bptt", "exact_rev[alpha=0.25,snap=false]:reverse", "lif:anchored"]
+    cfg = NetworkConfig.parse(labels[1])
+    assert (cfg.neuron.alpha, cfg.neuron.snap, cfg.strategy.loop) == (0.25, False, "reverse")
+    assert cfg.neuron.keep_bits < NetworkConfig.parse("exact_rev:reverse").neuron.keep_bits
 
 
 def test_loop_options_are_checked():

@@ -4,8 +4,9 @@
 update): deterministic, available on CPU, measured without running anything. On a GPU, :func:`measure_peak` also
 runs one real step in a fresh process per configuration and reads the device's ``peak_bytes_in_use``.
 
-A configuration is ``[NEURON:]STRATEGY``: a strategy label of :mod:`revsnn_jax.strategies` (aliases included), on
-the paper's neuron unless a neuron kind is given (``exact_rev:reverse``, ``lif:anchored``).
+A configuration is ``[NEURON[SETTINGS]:]STRATEGY``: a strategy label of :mod:`revsnn_jax.strategies` (aliases
+included), on the paper's neuron unless a neuron kind is given (``exact_rev:reverse``, ``lif:anchored``), with
+optional neuron settings (``exact_rev[alpha=0.25,snap=false]:reverse``).
 """
 
 from __future__ import annotations
@@ -49,21 +50,55 @@ class NetworkConfig:
     @classmethod
     def parse(cls, label: str, anchor_every: int | None = None) -> "NetworkConfig":
         kind, _, strategy_label = label.rpartition(":")
-        kind = kind or "rev"
+        kind, _, settings = (kind or "rev").partition("[")
         if kind not in neurons.NEURONS:
             raise InputError(f"unknown neuron {kind!r} in configuration {label!r}; valid neurons: "
                              f"{', '.join(neurons.NEURONS)}")
+        kwargs = _settings(settings.rstrip("]"), label) if settings else {}
         try:
             strategy = Strategy.parse(strategy_label)
         except InputError as e:
             raise InputError(f"unknown configuration {label!r}: {e}") from None
         if anchor_every is not None and strategy.loop == "anchored":
             strategy = dataclasses.replace(strategy, anchor_every=anchor_every)
-        neuron = neurons.NEURONS[kind]()
+        try:
+            neuron = neurons.NEURONS[kind](**kwargs)
+        except TypeError as e:
+            raise InputError(f"configuration {label!r}: {e}") from None
         if strategy.loop == "reverse" and not neurons.has_exact_inverse(neuron):
             raise InputError(f"configuration {label!r}: the reverse strategy needs the exact_rev neuron "
                              f"(write exact_rev:{strategy_label})")
         return cls(label, strategy, neuron)
+
+
+def _settings(text: str, label: str) -> dict:
+    """``alpha=0.25,snap=false`` -> ``{"alpha": 0.25, "snap": False}``."""
+    out = {}
+    for item in filter(None, text.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(f"configuration {label!r}: neuron settings are name=value, got {item!r}")
+        low = value.strip().lower()
+        try:
+            out[key.strip()] = True if low == "true" else False if low == "false" else \
+                int(value) if value.strip().lstrip("-").isdigit() else float(value)
+        except ValueError:
+            raise InputError(f"configuration {label!r}: {key.strip()}={value!r} is not a number "
+                             f"or true/false") from None
+    return out
+
+
+def split_labels(text: str) -> list[str]:
+    """Comma-separated configuration labels; commas inside ``[...]`` belong to neuron settings."""
+    labels, depth, current = [], 0, ""
+    for ch in text:
+        depth += (ch == "[") - (ch == "]")
+        if ch == "," and depth == 0:
+            labels.append(current)
+            current = ""
+        else:
+            current += ch
+    return [label for label in labels + [current] if label]
 
 
 def parse_configs(labels: Sequence[str], anchor_every: int | None = None) -> list[NetworkConfig]:
@@ -147,7 +182,7 @@ def network_gradient_error(model_name: str, *, timesteps: int, batch_size: int, 
     models, references, out = {}, {}, {}
 
     def grads(cfg, strategy):
-        kind = cfg.neuron.kind
+        kind = cfg.neuron
         if kind not in models:
             models[kind] = nn.split(_model(model_name, cfg.neuron, input_size, 3, 10, batch_size, timesteps)[0])
         graphdef, params, batch_stats = models[kind]
@@ -157,9 +192,9 @@ def network_gradient_error(model_name: str, *, timesteps: int, batch_size: int, 
     for cfg in parse_configs(configs):
         if cfg.strategy.loop == "bptt":
             continue
-        if cfg.neuron.kind not in references:
-            references[cfg.neuron.kind] = grads(cfg, "bptt")
-        out[cfg.label] = gradient_error(grads(cfg, cfg.strategy), references[cfg.neuron.kind])
+        if cfg.neuron not in references:
+            references[cfg.neuron] = grads(cfg, "bptt")
+        out[cfg.label] = gradient_error(grads(cfg, cfg.strategy), references[cfg.neuron])
     return out
 
 

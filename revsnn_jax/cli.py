@@ -207,12 +207,12 @@ def _configs(args, default) -> tuple[str, ...]:
 
 def cmd_memory(args) -> int:
     from revsnn_jax.bench import network, plots
-    _grid_conflicts(args, ("model", "timesteps", "configs"))
+    _grid_conflicts(args, ("model", "timesteps", "configs", "buffers"))
     if args.grid:
         return _memory_grid(args)
     model, timesteps, batch = args.model or "vgg19", args.timesteps or (20,), args.batch_size
     configs = _configs(args, network.NETWORK_CONFIGS)
-    rows, out = [], None
+    rows, out, buffers = [], None, {}
     for t in timesteps:
         out = network.network_memory(model, timesteps=t, batch_size=batch, configs=configs,
                                      input_size=args.input_size, anchor_every=args.anchor_every, progress=_progress)
@@ -221,6 +221,9 @@ def cmd_memory(args) -> int:
                 r["peak_bytes_in_use"] = network.measure_peak(model, label, timesteps=t, batch_size=batch,
                                                               input_size=args.input_size)
             rows.append({"model": model, "timesteps": t, "batch_size": batch, "config": label, **r})
+            if args.buffers:
+                buffers[f"{label} T={t}"] = network.largest_buffers(model, label, timesteps=t, batch_size=batch,
+                                                                    input_size=args.input_size, top=args.buffers)
     base = {(r["timesteps"]): r["temp_bytes"] for r in rows if r["config"] == "bptt"}
     for r in rows:
         r["mib"] = round(r["temp_bytes"] / 2**20, 1)
@@ -231,8 +234,14 @@ def cmd_memory(args) -> int:
                  f"input {args.input_size}x{args.input_size}x3")
     if len(timesteps) == 1:   # the documented JSON object: {model, timesteps, batch_size, input_shape, results}
         info = {**info, **out}
+    if buffers:
+        info["largest_buffers"] = buffers
     _emit(args, rows, name, info, ["timesteps", "config", "mib", "bptt_over_this"],
           header=f"{model}, batch {batch}: temp MiB of one training step")
+    for key, entries in ({} if args.json else buffers).items():
+        print(f"\n{key}: largest temp buffers by shape (count x MiB each = MiB)")
+        for b in entries:
+            print(f"  {b['shape']:<44} {b['count']:>4} x {b['bytes_each'] / 2**20:9.2f} = {b['bytes'] / 2**20:9.1f}")
     if args.out and len(timesteps) > 1:
         plots.memory_vs_t(rows, os.path.join(args.out, name + ".png"),
                           f"{model}, batch {batch}: one training step's memory vs T")
@@ -600,6 +609,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "anchored configurations (default sqrt(T))")
     p.add_argument("--peak", action="store_true", help="also run one real step per config and report the device's "
                    "peak_bytes_in_use (GPU; null on CPU)")
+    p.add_argument("--buffers", type=_positive, default=None, metavar="N", help="also list the N largest buffers "
+                   "(by shape) of each step's temp memory, from XLA's buffer assignment (one more compile each)")
     p.add_argument("--grid", action="store_true", help="the Fig. 5 grid: VGG-11..19 x T=1..20, ResNet-19..101 x "
                    "T=1,2,4,6,8,10 (resumable; writes memory_grid.csv/png into --out, default docs/results)")
     p.add_argument("--grid-models", default=None, help="comma-separated subset of the grid's models")

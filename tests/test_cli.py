@@ -171,6 +171,20 @@ def test_bench_memory_over_several_t_writes_csv_and_a_plot(capsys, tmp_path):
     assert (tmp_path / "memory_vgg_tiny_T2-4_B2.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_bench_memory_lists_the_largest_buffers_from_xla(capsys, tmp_path):
+    """BPTT keeps [T, B, ...] residuals; the time reversal keeps none of float size: only per-step tensors and
+    the packed bits (uint8)."""
+    assert cli.main(["bench", "memory", "--model", "vgg_tiny", "--timesteps", "5", "--batch-size", "2",
+                     "--input-size", "8", "--configs", "bptt,exact_rev:reverse", "--buffers", "3",
+                     "--out", str(tmp_path)]) == 0
+    assert "largest temp buffers by shape" in capsys.readouterr().out
+    buffers = json.loads((tmp_path / "memory_vgg_tiny_T5_B2.json").read_text())["largest_buffers"]
+    assert [len(v) for v in buffers.values()] == [3, 3]
+    assert buffers["bptt T=5"][0]["shape"].startswith("f32[5,2,")
+    assert not any(b["shape"].startswith("f32[5,") for b in buffers["exact_rev:reverse T=5"])
+    assert all([b["bytes"] for b in v] == sorted((b["bytes"] for b in v), reverse=True) for v in buffers.values())
+
+
 @pytest.mark.parametrize("argv,message", [
     (["bench", "memory", "--configs", "bptt,foo"], "unknown configuration 'foo'"),
     (["bench", "memory", "--configs", "reverse"], "needs the exact_rev neuron \\(write exact_rev:reverse\\)"),

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
 import subprocess
 import sys
+import tempfile
 from typing import Callable, Sequence
 
 import jax
@@ -161,6 +164,47 @@ def _peak_in_this_process(model_name, label, timesteps, batch_size, input_size):
     jax.block_until_ready(step(params, batch_stats, optimizer.init(params), images, labels))
     stats = jax.devices()[0].memory_stats()
     return None if not stats else int(stats.get("peak_bytes_in_use", 0))
+
+
+def largest_buffers(model_name: str, label: str, *, timesteps: int, batch_size: int, input_size: int = 32,
+                    top: int = 10) -> list[dict]:
+    """What the training step's temp allocation holds, by buffer shape, largest total first:
+    ``{"shape", "count", "bytes_each", "bytes"}``, at most ``top`` entries.
+
+    Read from XLA's own buffer assignment (``--xla_dump_to`` in a fresh process, so that the flag takes effect):
+    the values placed in the preallocated temp buffer, one slot per distinct (offset, size, shape), counted per
+    shape. Slots whose byte ranges overlap are never live together, so ``bytes`` over-counts a shape that reuses
+    space; ``count`` says how many distinct places the step keeps such a buffer in."""
+    with tempfile.TemporaryDirectory() as dump:
+        code = ("from revsnn_jax.bench.network import train_step_for, NetworkConfig; "
+                f"step, args, _ = train_step_for({model_name!r}, NetworkConfig.parse({label!r}), "
+                f"timesteps={timesteps}, batch_size={batch_size}, input_size={input_size}); "
+                "step.lower(*args).compile()")
+        env = {**os.environ, "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") +
+                                           f" --xla_dump_to={dump} --xla_dump_hlo_as_text").strip()}
+        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        reports = [os.path.join(dump, f) for f in os.listdir(dump) if f.endswith("-buffer-assignment.txt")]
+        slots = max((_temp_slots(open(r).read()) for r in reports), key=lambda s: sum(b for b, _ in s),
+                    default=[])
+    by_shape: dict[str, list[int]] = {}
+    for size, shape in slots:
+        by_shape.setdefault(shape, []).append(size)
+    rows = [{"shape": shape, "count": len(sizes), "bytes_each": max(sizes), "bytes": sum(sizes)}
+            for shape, sizes in by_shape.items()]
+    return sorted(rows, key=lambda r: -r["bytes"])[:top]
+
+
+def _temp_slots(text: str) -> list[tuple[int, str]]:
+    """(size, shape) of each distinct slot of the ``preallocated-temp`` allocation in an XLA buffer assignment."""
+    slots, inside = set(), False
+    for line in text.splitlines():
+        if line.startswith("allocation "):
+            inside = "preallocated-temp" in line
+        elif inside and line.startswith(" value: "):
+            m = re.match(r" value: <\d+ \S+ @\d+> \(size=(\d+),offset=(\d+)\): (.*)$", line)
+            if m:
+                slots.add((int(m.group(2)), int(m.group(1)), re.sub(r"\{[^}]*\}", "", m.group(3))))
+    return [(size, shape) for _, size, shape in slots]
 
 
 def random_batch(args, seed: int = 0):

@@ -125,6 +125,7 @@ def test_train_help_covers_every_config_field(capsys):
         assert "--" + field.name.replace("_", "-") in text, field.name
 
 
+@pytest.mark.slow   # ~90 s of interleaved timing
 def test_bench_time_json_reports_ratios_and_flops(capsys, tmp_path):
     assert cli.main(["bench", "time", "--model", "vgg_tiny", "--timesteps", "3", "--batch-size", "2",
                      "--repeats", "1", "--json", "--out", str(tmp_path)]) == 0
@@ -171,6 +172,7 @@ def test_bench_memory_over_several_t_writes_csv_and_a_plot(capsys, tmp_path):
     assert (tmp_path / "memory_vgg_tiny_T2-4_B2.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow   # ~65 s: two extra compiles in a fresh process
 def test_bench_memory_lists_the_largest_buffers_from_xla(capsys, tmp_path):
     """BPTT keeps [T, B, ...] residuals; the time reversal keeps none of float size: only per-step tensors and
     the packed bits (uint8)."""

@@ -74,8 +74,10 @@ def test_float32_network_gradients_match_bptt(name):
         assert err["relative_error"] <= 1e-5, (label, err)     # measured ~1e-7; catch regressions
 
 
-@pytest.mark.parametrize("name", ["vgg_tiny", "resnet_tiny"])
-@pytest.mark.parametrize("encoding", ["direct", "frames"])
+@pytest.mark.parametrize("name,encoding", [
+    ("vgg_tiny", "direct"), ("vgg_tiny", "frames"), ("resnet_tiny", "direct"),
+    pytest.param("resnet_tiny", "frames", marks=pytest.mark.slow),   # 107 s; frames and ResNet each run above
+])
 def test_float64_network_gradients_match_bptt(x64, name, encoding):
     data = model_and_data(name, jnp.float64, encoding, timesteps=7)
     ref = gradients("bptt", *data, timesteps=7, encoding=encoding)
@@ -108,6 +110,7 @@ def test_training_step_updates_running_statistics_and_learns():
     np.testing.assert_allclose(full[:1], one, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow   # ~80 s: five compiles; docs/results/memory_vgg11_T4-8-16-32-64_B32.csv measures the same at scale
 def test_reversible_memory_grows_slowly_with_t():
     """Acceptance: VGG-11, batch 32, the reversible strategy's temp bytes at T=32 are at most 2x those at T=4."""
     def temp(t, label):

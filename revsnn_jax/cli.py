@@ -361,7 +361,7 @@ def cmd_step(args) -> int:
     import jax
 
     from revsnn_jax.bench import network
-    res = network.step_anatomy(args.model, batch_size=args.batch_size, repeats=args.repeats)
+    res = network.step_anatomy(args.model, batch_size=args.batch_size, repeats=args.repeats, progress=_progress)
     base = res["vjp_reversible"]["seconds"]
     rows = []
     for part, r in res.items():
@@ -394,9 +394,10 @@ def cmd_network_check(args) -> int:
     from revsnn_jax.bench import network
     configs = _configs(args, network.NETWORK_CONFIGS)
     errors = network.network_gradient_error(args.model, timesteps=args.timesteps, batch_size=args.batch_size,
-                                            input_size=args.input_size, configs=configs)
+                                            input_size=args.input_size, configs=configs, progress=_progress)
     times = network.network_step_times(args.model, timesteps=args.timesteps, batch_size=args.batch_size,
-                                       input_size=args.input_size, repeats=args.repeats, configs=configs)
+                                       input_size=args.input_size, repeats=args.repeats, configs=configs,
+                                       progress=_progress)
     rows = [{"model": args.model, "timesteps": args.timesteps, "batch_size": args.batch_size, "config": label,
              "relative_error": float(f"{errors[label]['relative_error']:.3e}") if label in errors else 0.0,
              "cosine": round(errors[label]["cosine"], 9) if label in errors else 1.0,
@@ -411,8 +412,24 @@ def cmd_network_check(args) -> int:
 
 # --- training ------------------------------------------------------------------------------------------------
 
+EXIT_CODES = {"completed": 0, "input_error": 2, "diverged": 3, "interrupted": 130, "terminated": 143}
+"""``revsnn train``'s exit status: 0 completed, 2 bad input (one line on stderr), 3 diverged, 130 interrupted
+(SIGINT, Ctrl-C), 143 terminated (SIGTERM); 1 is an unexpected error (a bug: it keeps its traceback)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the run is, so that it unwinds like Ctrl-C (checkpoint writes finish first)."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def cmd_train(args) -> int:
-    from revsnn_jax import train
+    import shlex
+    import signal
+
+    from revsnn_jax import checkpoints, train, workdir
     values = train_config_values(args)
     if args.dry_run:
         result = train.dry_run(train.TrainConfig(**values))
@@ -423,14 +440,34 @@ def cmd_train(args) -> int:
                   f"{result['batch_size']}: one training step compiles; XLA temp "
                   f"{result['temp_bytes'] / 2**20:.1f} MiB, {result['parameters']:,} parameters")
         return 0
-    result = train.train_and_evaluate(train.TrainConfig(**values), args.workdir or _default_workdir(values),
-                                      resume=getattr(args, "resume", False), progress=not args.no_progress)
+    config = train.TrainConfig(**values)
+    path = args.workdir or _default_workdir(values)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        result = train.train_and_evaluate(config, path, resume=getattr(args, "resume", False),
+                                          progress=not args.no_progress)
+    except KeyboardInterrupt as e:
+        status = "terminated" if isinstance(e, Terminated) else "interrupted"
+        meta = checkpoints.latest_meta(path) if os.path.isdir(path) else None
+        done = meta["epochs_done"] if meta else 0
+        again = ["revsnn", *(a for a in _ARGV if a != "--resume"), "--resume"]
+        if args.workdir is None:
+            again += ["--workdir", path]
+        again = shlex.join(again)
+        saved = f"after epoch {done} (its checkpoint is saved)" if done else "before the first checkpoint"
+        print(f"revsnn: {status} {saved}; continue with: {again}", file=sys.stderr, flush=True)
+        if args.json:
+            print(workdir.dumps({"status": "interrupted", "signal": "SIGTERM" if status == "terminated" else
+                                 "SIGINT", "epochs_done": done, "workdir": path, "resume_command": again}))
+        return EXIT_CODES[status]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if args.json:
-        print(json.dumps(result))
-    else:
+        print(workdir.dumps(result))
+    elif result["status"] == "completed":
         print(f"test accuracy {result['test_accuracy']:.4f} (train {result['train_accuracy']:.4f}) after "
               f"{result['epochs']} epochs, {result['wall_seconds']:.0f} s; metrics in {result['workdir']}")
-    return 0
+    return EXIT_CODES[result["status"]]
 
 
 def train_config_values(args: argparse.Namespace) -> dict:
@@ -447,14 +484,23 @@ def train_config_values(args: argparse.Namespace) -> dict:
 def load_config_file(path: str, fields: set[str]) -> dict:
     """``get_config()`` of a Python config file (see ``experiments/``), checked against TrainConfig's fields."""
     import importlib.util
+    if os.path.isdir(path):
+        raise InputError(f"config file {path!r} is a folder; pass a Python file (see experiments/configs/)")
     if not os.path.isfile(path):
         raise InputError(f"config file {path!r} does not exist")
     spec = importlib.util.spec_from_file_location("_revsnn_config", path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not hasattr(module, "get_config"):
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:   # the user's file: name it and the problem on one line
+        line = f" (line {e.lineno})" if isinstance(e, SyntaxError) else ""
+        raise InputError(f"config file {path!r} fails to load{line}: {type(e).__name__}: {e}") from None
+    if not callable(getattr(module, "get_config", None)):
         raise InputError(f"config file {path!r} has no get_config() function")
-    values = dict(module.get_config())
+    values = module.get_config()
+    if not isinstance(values, dict):
+        raise InputError(f"config file {path!r}: get_config() must return a dict of TrainConfig fields, got "
+                         f"{type(values).__name__}")
     unknown = sorted(set(values) - fields)
     if unknown:
         raise InputError(f"config file {path!r} sets unknown fields {', '.join(unknown)}; valid fields: "
@@ -474,7 +520,7 @@ def cmd_plot(args) -> int:
     from revsnn_jax.train import read_metrics
     records = read_metrics(args.workdir)
     if not records:
-        raise InputError(f"{args.workdir}/metrics.jsonl is empty")
+        raise InputError(f"{os.path.join(args.workdir, 'metrics.jsonl')} has no finished epoch to plot")
     out = args.out or os.path.join(args.workdir, "curves.png")
     plots.curves({args.label or os.path.basename(os.path.normpath(args.workdir)): records}, out)
     print(f"wrote {out}")
@@ -503,6 +549,9 @@ def add_train_parser(sub) -> None:
     g.add_argument("--no-progress", action="store_true", default=False, help="no progress bar")
     g.add_argument("--dry-run", action="store_true", default=False, help="build the model and compile one "
                    "training step (no data, no training); print its compiled memory")
+    g.add_argument("--on-nonfinite", dest="on_nonfinite", choices=train.ON_NONFINITE, help="a step with a "
+                   "non-finite loss or gradient: stop (exit 3, the last finite checkpoint stays the newest) or "
+                   f"skip-step (no update for that batch; counted per epoch) (default {d.on_nonfinite})")
     g = p.add_argument_group("data")
     g.add_argument("--dataset", choices=tuple(data.DATASETS), help=f"(default {d.dataset})")
     g.add_argument("--data-dir", dest="data_dir", help="tfds data_dir holding prepared CIFAR (array_record)")

@@ -53,9 +53,10 @@ class Dataset:
 class DatasetInfo:
     """A registry entry: how to load a dataset and what a run on it defaults to.
 
-    ``load(data_dir) -> Dataset``; ``input_shape`` (HWC) and ``num_classes`` are what a model needs without
-    loading the data; ``encoding`` is how its samples reach the network (``direct``: one static image per sample,
-    fed at every step; ``frames``: T frames per sample).
+    ``load(data_dir) -> Dataset``; ``input_shape`` (HWC), ``num_classes`` and ``train_size`` (training examples)
+    are what a model and a batch size are checked against without loading the data; ``encoding`` is how its
+    samples reach the network (``direct``: one static image per sample, fed at every step; ``frames``: T frames
+    per sample).
     """
 
     load: Callable[[str | None], "Dataset"]
@@ -65,6 +66,7 @@ class DatasetInfo:
     epochs: int
     batch_size: int
     encoding: str = "direct"
+    train_size: int | None = None   # None: unknown until loaded (checked then)
 
 
 def load(name: str, data_dir: str | None = None) -> Dataset:
@@ -167,10 +169,11 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, pad: int = 4) ->
 
 
 DATASETS = {
-    "digits": DatasetInfo(_digits, (8, 8, 1), 10, model="vgg_digits", epochs=30, batch_size=64),
+    "digits": DatasetInfo(_digits, (8, 8, 1), 10, model="vgg_digits", epochs=30, batch_size=64,
+                          train_size=1797 - DIGITS_TEST_SIZE),
     "cifar10": DatasetInfo(lambda d: _cifar("cifar10", d), (32, 32, 3), 10, model="resnet18", epochs=200,
-                           batch_size=128),
+                           batch_size=128, train_size=50_000),
     "cifar100": DatasetInfo(lambda d: _cifar("cifar100", d), (32, 32, 3), 100, model="resnet18", epochs=200,
-                            batch_size=128),
+                            batch_size=128, train_size=50_000),
 }
 """The dataset registry: adding a dataset is one entry (a loader returning :class:`Dataset`, and its defaults)."""

@@ -13,8 +13,11 @@ and every process loads its own slice of each global batch (see :func:`shard_bat
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import math
 import os
+import shutil
 import sys
 import time
 from typing import Callable
@@ -25,19 +28,20 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from revsnn_jax import checkpoints, compiled, data, neurons
+from revsnn_jax import checkpoints, compiled, data, neurons, workdir as rundir
 from revsnn_jax.errors import InputError
 from revsnn_jax.nn import MODELS, create_model, network, split
 from revsnn_jax.strategies import Strategy, as_strategy
 
 OPTIMIZERS = ("sgd", "adamw")
+ON_NONFINITE = ("stop", "skip-step")
 NEURONS = tuple(neurons.NEURONS)
 OPTIMIZER_DEFAULTS = {"sgd": {"learning_rate": 0.1, "weight_decay": 5e-4},
                       "adamw": {"learning_rate": 1e-3, "weight_decay": 1e-4}}
 DATASET_FIELDS = ("model", "epochs", "batch_size")   # filled from the dataset's registry entry when None
 # Fields that may differ when resuming: they change neither the model nor the arithmetic of training
 # (every exact strategy computes the same gradients).
-RESUMABLE_CHANGES = ("data_dir", "strategy", "anchor_every", "low_memory", "keep_convs")
+RESUMABLE_CHANGES = ("data_dir", "strategy", "anchor_every", "low_memory", "keep_convs", "on_nonfinite")
 NEURON_FIELDS = ("tau", "v_threshold", "v_reset", "alpha", "beta", "groups", "surrogate", "surrogate_width",
                  "frac_bits", "x_max", "snap")
 """TrainConfig's neuron settings: the union of the neuron types' fields (a test keeps the two in step). ``None``
@@ -52,6 +56,9 @@ class TrainConfig:
     included); ``anchor_every``, ``low_memory`` and ``keep_convs`` refine it. ``encoding`` is how samples reach the
     network: ``direct`` (a static image at every step) or ``frames`` (``[T, B, H, W, C]``; a static-image dataset
     then feeds each image as T identical frames, through the frame path). Default: the dataset's own.
+    ``on_nonfinite`` is what a training step with a non-finite loss or gradient does: ``stop`` the run (the last
+    finite checkpoint stays the newest; status ``diverged``) or ``skip-step`` (leave params and optimizer state
+    unchanged for that batch and count it).
     """
 
     dataset: str = "digits"
@@ -84,13 +91,16 @@ class TrainConfig:
     bn_momentum: float = 0.9
     seed: int = 0
     data_dir: str | None = None
+    on_nonfinite: str = "stop"
 
     def resolved(self) -> "TrainConfig":
         """Checks names and fills the per-dataset, per-optimizer and per-neuron defaults. Raises InputError on
         bad input (before anything is loaded or compiled)."""
+        _check_types(self)
         _check_choice("dataset", self.dataset, data.DATASETS)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("neuron", self.neuron, NEURONS)
+        _check_choice("on_nonfinite", self.on_nonfinite, ON_NONFINITE)
         info = data.DATASETS[self.dataset]
         fill = {k: getattr(info, k) for k in DATASET_FIELDS if getattr(self, k) is None}
         fill.update({k: v for k, v in OPTIMIZER_DEFAULTS[self.optimizer].items() if getattr(self, k) is None})
@@ -109,8 +119,15 @@ class TrainConfig:
         for name in ("timesteps", "epochs", "batch_size"):
             if getattr(cfg, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(cfg, name)}")
-        if cfg.learning_rate <= 0:
-            raise InputError(f"learning_rate must be > 0, got {cfg.learning_rate}")
+        if not (math.isfinite(cfg.learning_rate) and cfg.learning_rate > 0):
+            raise InputError(f"learning_rate must be a finite number > 0, got {cfg.learning_rate}")
+        for name in ("bn_momentum", "momentum"):   # running averages: a factor >= 1 makes them grow without bound
+            if not 0 <= getattr(cfg, name) < 1:
+                raise InputError(f"{name} must be in [0, 1), got {getattr(cfg, name)}")
+        if not (math.isfinite(cfg.weight_decay) and cfg.weight_decay >= 0):
+            raise InputError(f"weight_decay must be a finite number >= 0, got {cfg.weight_decay}")
+        if info.train_size is not None and cfg.batch_size > info.train_size:
+            raise InputError(f"batch size {cfg.batch_size} is larger than the training set ({info.train_size})")
         strategy = cfg.strategy_value()
         neuron = cfg.neuron_params()
         if strategy.loop == "reverse" and not neurons.has_exact_inverse(neuron):
@@ -132,6 +149,23 @@ class TrainConfig:
                       if getattr(self, f.name, None) is not None})
 
     neuron_spec = neuron_params   # the older name
+
+
+def _check_types(cfg: TrainConfig) -> None:
+    """Every field has its declared type (an int where a float is declared is fine; a bool is never a number)."""
+    for f in dataclasses.fields(cfg):
+        value, declared = getattr(cfg, f.name), str(f.type)
+        if value is None and "None" in declared:
+            continue
+        kind = next(k for k in ("bool", "int", "float", "str") if k in declared)
+        ok = {"bool": isinstance(value, bool),
+              "int": isinstance(value, int) and not isinstance(value, bool),
+              "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+              "str": isinstance(value, str)}[kind]
+        if not ok:
+            raise InputError(f"{f.name} must be {'an' if kind == 'int' else 'a'} {kind}"
+                             f"{' or None' if 'None' in declared else ''}, got {value!r} "
+                             f"({type(value).__name__})")
 
 
 def _check_choice(what: str, value, valid) -> None:
@@ -177,25 +211,41 @@ def loss_and_grads(graphdef, params, batch_stats, inputs, labels, *, timesteps: 
 
 
 def make_train_step(graphdef, optimizer: optax.GradientTransformation, *, timesteps: int,
-                    strategy: Strategy | str = "inverse_grad", encoding: str = "direct", bn_momentum: float = 0.9):
+                    strategy: Strategy | str = "inverse_grad", encoding: str = "direct", bn_momentum: float = 0.9,
+                    on_nonfinite: str = "stop"):
     """A pure ``train_step(params, batch_stats, opt_state, inputs, labels) -> (params, batch_stats, opt_state,
     metrics)``; jit it once (with ``donate_argnums=(0, 1, 2)``).
 
     ``inputs``: images ``[B, H, W, C]`` (``encoding="direct"``: fed at every step) or frames ``[T, B, H, W, C]``;
     ``labels``: int ``[B]``; ``strategy``: a :class:`~revsnn_jax.strategies.Strategy` or its label.
+    ``metrics["finite"]`` says whether the loss, every gradient and the updated state are finite (computed in the
+    step: the caller reads it with the other metrics, no extra device sync). ``on_nonfinite="skip-step"`` also
+    returns the state unchanged for a non-finite step; ``"stop"`` leaves the decision to the caller.
     """
     strategy = as_strategy(strategy)
+    _check_choice("on_nonfinite", on_nonfinite, ON_NONFINITE)
 
     def train_step(params, batch_stats, opt_state, inputs, labels):
         (loss, (logits, stats)), grads = loss_and_grads(graphdef, params, batch_stats, inputs, labels,
                                                         timesteps=timesteps, strategy=strategy, encoding=encoding)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        batch_stats = network.update_batch_stats(graphdef, params, batch_stats, stats, bn_momentum)
-        metrics = {"loss": loss, "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels)}
-        return params, batch_stats, opt_state, metrics
+        updates, new_opt_state = optimizer.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        new_batch_stats = network.update_batch_stats(graphdef, new_params, batch_stats, stats, bn_momentum)
+        finite = jnp.isfinite(loss) & all_finite((grads, new_params, new_batch_stats))
+        metrics = {"loss": loss, "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels), "finite": finite}
+        if on_nonfinite == "skip-step":
+            keep = functools.partial(jax.tree.map, lambda new, old: jnp.where(finite, new, old))
+            return (keep(new_params, params), keep(new_batch_stats, batch_stats), keep(new_opt_state, opt_state),
+                    metrics)
+        return new_params, new_batch_stats, new_opt_state, metrics
 
     return train_step
+
+
+def all_finite(tree) -> jax.Array:
+    """A scalar bool: every element of every floating-point leaf of ``tree`` is finite."""
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
 
 
 def make_eval_step(graphdef, *, timesteps: int, encoding: str = "direct"):
@@ -249,7 +299,7 @@ def jit_steps(graphdef, optimizer, cfg: TrainConfig, mesh: Mesh):
     """The jitted train and eval steps with data-parallel shardings (outputs replicated)."""
     replicated = NamedSharding(mesh, PartitionSpec())
     train_step = make_train_step(graphdef, optimizer, timesteps=cfg.timesteps, strategy=cfg.strategy_value(),
-                                 encoding=cfg.encoding, bn_momentum=cfg.bn_momentum)
+                                 encoding=cfg.encoding, bn_momentum=cfg.bn_momentum, on_nonfinite=cfg.on_nonfinite)
     eval_step = make_eval_step(graphdef, timesteps=cfg.timesteps, encoding=cfg.encoding)
     return (jax.jit(train_step, donate_argnums=(0, 1, 2), out_shardings=replicated),
             jax.jit(eval_step, out_shardings=replicated))
@@ -299,97 +349,214 @@ def dry_run(config: TrainConfig) -> dict:
             "parameters": int(sum(a.size for a in jax.tree.leaves(params)))}
 
 
+class Diverged(Exception):
+    """A step's loss or gradient was not finite (``on_nonfinite="stop"``); ``where`` names the epoch and step."""
+
+    def __init__(self, where: dict):
+        super().__init__(where)
+        self.where = where
+
+
 def train_and_evaluate(config: TrainConfig, workdir: str, *, resume: bool = False, progress: bool = True,
                        on_step: Callable[[int, dict], None] | None = None, log=None) -> dict:
-    """Trains ``config`` in ``workdir`` and returns the final summary (also the last line of ``metrics.jsonl``).
+    """Trains ``config`` in ``workdir`` and returns the final summary, whose ``"status"`` says how it ended:
+    ``"completed"`` or ``"diverged"`` (the first non-finite step under ``on_nonfinite="stop"``: nothing of its
+    epoch is saved, the last finite checkpoint stays the newest, and an event line in ``metrics.jsonl`` names the
+    epoch and step). An interrupt (KeyboardInterrupt, or SIGTERM where the caller maps it to one) propagates after
+    pending checkpoint writes have finished.
 
-    ``resume=True`` continues from the newest checkpoint in ``workdir`` (or starts fresh if there is none).
-    Without it, a workdir that already holds a checkpoint is an error, and so is resuming a checkpoint made with
-    a different configuration (only :data:`RESUMABLE_CHANGES` may differ); nothing is overwritten in either case.
+    Before anything is loaded or compiled: the config is checked (names, types, ranges), the workdir must be
+    usable (nothing is created otherwise) and is locked for this process (a second run on it fails at once).
+    ``resume=True`` continues from the newest checkpoint that reads (damaged newer ones are moved aside, with a
+    notice) or starts fresh if there is none. Without it, a workdir that already holds a checkpoint is an error,
+    and so is resuming a checkpoint made with a different configuration (only :data:`RESUMABLE_CHANGES` may
+    differ); nothing is overwritten in either case. ``metrics.jsonl`` is cut back to the resumed checkpoint's
+    epochs, so no epoch is ever recorded twice. A workdir this call created is removed again if the run fails
+    before its training starts.
+
     ``on_step(step, metrics)`` is called after every training step with that step's metrics as device arrays.
-    Per-epoch summaries go to ``log`` (default ``sys.stderr``); the progress bar shows only on a terminal.
+    Notices and per-epoch summaries go to ``log`` (default ``sys.stderr``); the progress bar shows only on a
+    terminal.
     """
     cfg = config.resolved()
     log = sys.stderr if log is None else log   # looked up per call: sys.stderr may be replaced (tests, notebooks)
-    meta = checkpoints.latest_meta(workdir)
-    _check_workdir(cfg, workdir, meta, resume)
-    ds = data.load(cfg.dataset, cfg.data_dir)
+
+    def say(message: str) -> None:
+        print(message, file=log, flush=True)
+
     mesh = data_mesh()
     check_batch_size(cfg.batch_size, mesh)
-    graphdef, state, optimizer, steps_per_epoch = build(cfg, ds, mesh)
-    start_epoch = 0
-    if meta is not None:
-        state, meta = checkpoints.restore(workdir, state)
-        start_epoch = meta["epochs_done"]
-        _truncate_metrics(workdir, start_epoch)
-        print(f"resuming {workdir} after epoch {start_epoch}", file=log)
-    elif resume:
-        print(f"no checkpoint in {workdir}: starting a new run", file=log)
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-        json.dump(dataclasses.asdict(cfg), f, indent=1)
-    train_step, eval_step = jit_steps(graphdef, optimizer, cfg, mesh)
+    created = rundir.create(workdir)   # checked first: nothing is created when it cannot be used
+    lock = rundir.Lock(workdir)
+    try:
+        lock.acquire()
+    except BaseException:
+        if created:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+    started_training = False
+    try:
+        if lock.stale:
+            say(f"recovered the lock of {workdir} left by {lock.stale}, which is no longer running")
+        meta = checkpoints.latest_meta(workdir)
+        _check_workdir(cfg, workdir, meta, resume)
+        say(f"loading {cfg.dataset}...")
+        ds = data.load(cfg.dataset, cfg.data_dir)
+        graphdef, state, optimizer, steps_per_epoch = build(cfg, ds, mesh)
+        start_epoch = 0
+        if meta is not None or checkpoints.steps(workdir):   # the newest that reads; never a silent restart
+            state, meta = checkpoints.restore(workdir, state, notice=say)
+            start_epoch = meta["epochs_done"]
+            if start_epoch >= cfg.epochs:
+                record = _last_record(workdir)
+                if record is None:
+                    raise InputError(f"{workdir} has a finished checkpoint but no metrics.jsonl to report from")
+                say(f"{workdir} already finished its {cfg.epochs} epochs; nothing to train (config.json "
+                    "unchanged)")
+                return _summary(cfg, record, "completed", mesh, 0.0, workdir)
+            say(f"resuming {workdir} after epoch {start_epoch}")
+        elif resume:
+            say(f"no checkpoint in {workdir}: starting a new run")
+        dropped = rundir.truncate_metrics(workdir, start_epoch)
+        if dropped:
+            say(f"dropped {dropped} line(s) of metrics.jsonl beyond the checkpoint (epoch {start_epoch})")
+        with open(os.path.join(workdir, "config.json"), "w") as f:
+            json.dump(dataclasses.asdict(cfg), f, indent=1)
+        train_step, eval_step = jit_steps(graphdef, optimizer, cfg, mesh)
+        started_training = True
+        return _run_epochs(cfg, workdir, ds, mesh, state, train_step, eval_step, steps_per_epoch, start_epoch,
+                           progress, on_step, say)
+    except BaseException:
+        if created and not started_training:
+            shutil.rmtree(created, ignore_errors=True)   # ours, and nothing in it yet
+        raise
+    finally:
+        lock.release()
+
+
+def _run_epochs(cfg, workdir, ds, mesh, state, train_step, eval_step, steps_per_epoch, start_epoch, progress,
+                on_step, say) -> dict:
     augment = ds.augment if cfg.augment is None else cfg.augment
     saver = checkpoints.Saver(workdir)
     started = time.perf_counter()
-    record = _last_record(workdir) if start_epoch >= cfg.epochs else None
+    record, skipped_total = None, 0
     try:
         for epoch in range(start_epoch, cfg.epochs):
             t0 = time.perf_counter()
             batches = data.train_batches(ds, cfg.batch_size, cfg.seed, epoch, augment)
-            state, train_metrics = _train_epoch(state, batches, train_step, mesh, steps_per_epoch, epoch, cfg,
-                                                progress, on_step)
-            seconds = time.perf_counter() - t0
-            test = evaluate(eval_step, state, ds.test_images, ds.test_labels, cfg.batch_size, mesh)
+            try:
+                state, train_metrics = _train_epoch(state, batches, train_step, mesh, steps_per_epoch, epoch, cfg,
+                                                    progress, on_step, say if epoch == start_epoch else None)
+                seconds = time.perf_counter() - t0
+                test = evaluate(eval_step, state, ds.test_images, ds.test_labels, cfg.batch_size, mesh)
+                if not math.isfinite(test["loss"]):
+                    raise Diverged({"epoch": epoch + 1, "step": int(state["step"]), "where": "evaluation",
+                                    "test_loss": test["loss"]})
+            except Diverged as e:
+                return _diverged(cfg, workdir, e.where, mesh, started, say)
+            skipped_total += train_metrics.get("skipped_steps", 0)
             record = {"epoch": epoch + 1, "step": int(state["step"]), **train_metrics,
                       "test_loss": test["loss"], "test_accuracy": test["accuracy"],
                       "epoch_seconds": round(seconds, 3),
                       "images_per_second": round(steps_per_epoch * cfg.batch_size / seconds, 1)}
             # Metrics first: a run killed before its checkpoint lands drops this line again on resume.
-            with open(os.path.join(workdir, "metrics.jsonl"), "a") as f:
-                f.write(json.dumps(record) + "\n")
+            rundir.append(workdir, record)
             saver.save(epoch + 1, state, {"config": dataclasses.asdict(cfg), "epochs_done": epoch + 1})
-            print(f"epoch {epoch + 1}/{cfg.epochs}: train loss {record['train_loss']:.4f} "
-                  f"acc {record['train_accuracy']:.4f} | test loss {record['test_loss']:.4f} "
-                  f"acc {record['test_accuracy']:.4f} | {record['images_per_second']:.0f} img/s", file=log)
+            skipped = f" | {record['skipped_steps']} non-finite steps skipped" if record.get("skipped_steps") else ""
+            say(f"epoch {epoch + 1}/{cfg.epochs}: train loss {_fmt(record['train_loss'])} "
+                f"acc {record['train_accuracy']:.4f} | test loss {_fmt(record['test_loss'])} "
+                f"acc {record['test_accuracy']:.4f} | {record['images_per_second']:.0f} img/s{skipped}")
     finally:
         saver.close()
-    if record is None:
-        raise InputError(f"{workdir} has a finished checkpoint but no metrics.jsonl to report from")
-    return {"test_accuracy": record["test_accuracy"], "train_accuracy": record["train_accuracy"],
-            "test_loss": record["test_loss"], "train_loss": record["train_loss"], "epochs": cfg.epochs,
-            "strategy": cfg.strategy, "model": cfg.model, "dataset": cfg.dataset, "timesteps": cfg.timesteps,
-            "seed": cfg.seed, "devices": int(mesh.devices.size),
-            "wall_seconds": round(time.perf_counter() - started, 2), "workdir": workdir}
+    summary = _summary(cfg, record, "completed", mesh, time.perf_counter() - started, workdir)
+    if cfg.on_nonfinite == "skip-step":
+        summary["skipped_steps"] = skipped_total   # this invocation's epochs; per epoch in metrics.jsonl
+    return summary
 
 
-def _train_epoch(state, batches, train_step, mesh, steps, epoch, cfg, progress, on_step):
+def _fmt(x) -> str:
+    return "nan" if x is None else f"{x:.4f}" if abs(x) < 1e4 else f"{x:.3e}"
+
+
+def _summary(cfg, record, status, mesh, seconds, workdir) -> dict:
+    out = {"status": status}
+    if record is not None:
+        out.update({k: record.get(k) for k in ("test_accuracy", "train_accuracy", "test_loss", "train_loss")})
+    out.update({"epochs": cfg.epochs, "strategy": cfg.strategy, "model": cfg.model, "dataset": cfg.dataset,
+                "timesteps": cfg.timesteps, "seed": cfg.seed, "devices": int(mesh.devices.size),
+                "wall_seconds": round(seconds, 2), "workdir": workdir})
+    return rundir.json_safe(out)
+
+
+def _diverged(cfg, workdir, where, mesh, started, say) -> dict:
+    """Records a divergence (an event line), says what to try, and returns the ``"diverged"`` summary."""
+    done = where["epoch"] - 1
+    rundir.append(workdir, {"event": "diverged", **where, "learning_rate": cfg.learning_rate})
+    kept = f"the checkpoint of epoch {done} stays the newest" if done else "no checkpoint was saved"
+    if where["where"] == "evaluation":
+        at = "evaluation after epoch {epoch} gave a non-finite test loss"
+    elif "skipped_steps" in where:
+        at = "every step of epoch {epoch} had a non-finite loss or gradient (all skipped)"
+    else:
+        at = "step {step} (epoch {epoch}) had a non-finite loss or gradient"
+    hint = "" if cfg.on_nonfinite == "skip-step" else ", or pass --on-nonfinite skip-step to skip such steps"
+    say(f"training diverged: {at.format(**where)}; {kept}. Likely causes: a learning rate too high for this "
+        f"model ({cfg.learning_rate} here), or inputs with NaN/inf values; lower --learning-rate{hint}")
+    last = _last_record(workdir) if done else None
+    summary = _summary(cfg, last, "diverged", mesh, time.perf_counter() - started, workdir)
+    summary.update(epochs_done=done, diverged_at=rundir.json_safe(where))
+    return summary
+
+
+def _train_epoch(state, batches, train_step, mesh, steps, epoch, cfg, progress, on_step, first_compile=None):
     from tqdm.auto import tqdm
     # disable=None: a bar on a terminal only (logs get the one-line epoch summary instead).
     bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", leave=False,
                disable=None if progress else True, file=sys.stderr, dynamic_ncols=True)
     sums = {"loss": 0.0, "accuracy": 0.0}
-    pending = []
+    pending, finite_steps = [], 0
     t0 = time.perf_counter()
-    for i, (images, labels) in enumerate(batches):
-        images, labels = shard_batch(mesh, images, labels.astype(np.int32))
-        params, batch_stats, opt_state, metrics = train_step(state["params"], state["batch_stats"],
-                                                             state["opt_state"], images, labels)
-        state = {"params": params, "batch_stats": batch_stats, "opt_state": opt_state, "step": state["step"] + 1}
-        if on_step is not None:
-            on_step(epoch * steps + i + 1, metrics)
-        pending.append(metrics)
-        if len(pending) == 10 or i + 1 == steps:   # sync with the device only every 10 steps
-            host = jax.device_get(pending)
-            for m in host:
-                sums["loss"] += float(m["loss"])
-                sums["accuracy"] += float(m["accuracy"])
-            bar.update(len(pending))
-            bar.set_postfix(loss=f"{float(host[-1]['loss']):.3f}", acc=f"{float(host[-1]['accuracy']):.3f}",
-                            img_s=f"{(i + 1) * cfg.batch_size / (time.perf_counter() - t0):.0f}")
-            pending = []
-    bar.close()
-    return state, {"train_loss": round(sums["loss"] / steps, 6), "train_accuracy": round(sums["accuracy"] / steps, 6)}
+    try:
+        for i, (images, labels) in enumerate(batches):
+            images, labels = shard_batch(mesh, images, labels.astype(np.int32))
+            if first_compile is not None and i == 0:
+                first_compile(f"compiling the training step ({cfg.model}, T={cfg.timesteps}, {cfg.strategy}, "
+                              f"batch {cfg.batch_size})...")
+                tc = time.perf_counter()
+            params, batch_stats, opt_state, metrics = train_step(state["params"], state["batch_stats"],
+                                                                 state["opt_state"], images, labels)
+            if first_compile is not None and i == 0:
+                first_compile(f"compiled in {time.perf_counter() - tc:.1f} s; training")
+            state = {"params": params, "batch_stats": batch_stats, "opt_state": opt_state,
+                     "step": state["step"] + 1}
+            if on_step is not None:
+                on_step(epoch * steps + i + 1, metrics)
+            pending.append(metrics)
+            if len(pending) == 10 or i + 1 == steps:   # sync with the device only every 10 steps
+                host = jax.device_get(pending)
+                for j, m in enumerate(host):
+                    if not bool(m["finite"]):
+                        if cfg.on_nonfinite == "stop":
+                            raise Diverged({"epoch": epoch + 1, "step": epoch * steps + i + 2 - len(host) + j,
+                                            "where": "training", "loss": float(m["loss"])})
+                        continue
+                    finite_steps += 1
+                    sums["loss"] += float(m["loss"])
+                    sums["accuracy"] += float(m["accuracy"])
+                bar.update(len(pending))
+                bar.set_postfix(loss=f"{float(host[-1]['loss']):.3f}", acc=f"{float(host[-1]['accuracy']):.3f}",
+                                img_s=f"{(i + 1) * cfg.batch_size / (time.perf_counter() - t0):.0f}")
+                pending = []
+    finally:
+        bar.close()
+    if finite_steps == 0:
+        raise Diverged({"epoch": epoch + 1, "step": epoch * steps + steps, "where": "training",
+                        "skipped_steps": steps})
+    out = {"train_loss": round(sums["loss"] / finite_steps, 6),
+           "train_accuracy": round(sums["accuracy"] / finite_steps, 6)}
+    if cfg.on_nonfinite == "skip-step":
+        out["skipped_steps"] = steps - finite_steps
+    return state, out
 
 
 def evaluate(eval_step, state, images, labels, batch_size: int, mesh: Mesh) -> dict:
@@ -405,6 +572,9 @@ def evaluate(eval_step, state, images, labels, batch_size: int, mesh: Mesh) -> d
 
 def _check_workdir(cfg: TrainConfig, workdir: str, meta: dict | None, resume: bool) -> None:
     if meta is None:
+        if checkpoints.steps(workdir) and not resume:
+            raise InputError(f"{workdir} holds checkpoints that cannot be read; pass --resume to have them "
+                             "checked (damaged ones are moved aside), or choose another --workdir")
         return
     saved = meta["config"]
     if not resume:
@@ -419,12 +589,8 @@ def _check_workdir(cfg: TrainConfig, workdir: str, meta: dict | None, resume: bo
 
 
 def read_metrics(workdir: str) -> list[dict]:
-    """The records of ``WORKDIR/metrics.jsonl`` (one per epoch)."""
-    path = os.path.join(workdir, "metrics.jsonl")
-    if not os.path.exists(path):
-        raise InputError(f"no metrics.jsonl in {workdir}")
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """The epoch records of ``WORKDIR/metrics.jsonl`` (one per finished epoch; event lines left out)."""
+    return rundir.read_metrics(workdir)
 
 
 def _last_record(workdir: str) -> dict | None:
@@ -433,12 +599,3 @@ def _last_record(workdir: str) -> dict | None:
     except ValueError:
         return None
     return records[-1] if records else None
-
-
-def _truncate_metrics(workdir: str, epochs_done: int) -> None:
-    """Drops metric lines of epochs after the checkpoint (a run killed between writing them and saving)."""
-    path = os.path.join(workdir, "metrics.jsonl")
-    if os.path.exists(path):
-        keep = [r for r in read_metrics(workdir) if r["epoch"] <= epochs_done]
-        with open(path, "w") as f:
-            f.writelines(json.dumps(r) + "\n" for r in keep)

@@ -35,7 +35,11 @@ def test_bad_flag_values_exit_with_a_message(capsys):
 def test_bench_memory_json_has_the_documented_shape(capsys):
     assert cli.main(["bench", "memory", "--model", "vgg_tiny", "--timesteps", "3", "--batch-size", "2",
                      "--input-size", "8", "--configs", "bptt,inverse_grad+low_memory", "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    # progress: one stderr line per configuration as it is measured (stdout holds only the result)
+    assert [line.split(": ")[0] for line in captured.err.splitlines()] == [
+        "vgg_tiny T=3 B=2 bptt", "vgg_tiny T=3 B=2 inverse_grad+low_memory"]
     assert out["model"] == "vgg_tiny" and out["timesteps"] == 3 and out["batch_size"] == 2
     assert out["input_shape"] == [8, 8, 3]
     assert set(out["results"]) == {"bptt", "inverse_grad+low_memory"}

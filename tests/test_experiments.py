@@ -58,6 +58,7 @@ def test_digits_strategies_script_writes_its_results(tmp_path):
     assert (tmp_path / "digits_runs" / "inverse_grad-seed0.jsonl").exists()
 
 
+@pytest.mark.slow   # 71 s: the GPU script's smoke run (it runs for real only on a GPU)
 def test_gpu_check_runs_on_cpu_with_small_shapes(tmp_path):
     _script("gpu_check.py", "--smoke", tmp_path=tmp_path)
     out = json.loads((tmp_path / "gpu_check.json").read_text())

@@ -67,7 +67,8 @@ def test_a_users_model_trains_under_every_strategy_with_bptt_gradients():
     assert set(network.forward(graphdef, params, stats, images, timesteps=2)[1]) == {"bn1", "bn2"}   # by path
 
 
-@pytest.mark.parametrize("neuron", [LIFParams(), PLIFParams()], ids=["lif", "plif"])
+@pytest.mark.parametrize("neuron", [LIFParams(), pytest.param(PLIFParams(), marks=pytest.mark.slow)],
+                         ids=["lif", "plif"])   # PLIF: 36 s; its gradients are checked in float32 by default above
 def test_lif_and_plif_under_every_exact_loop(x64, neuron):
     """Every exact low-memory loop with the ordinary neurons (the most used ones), float64, VGG and ResNet,
     including PLIF's learnable time constants."""
@@ -89,7 +90,8 @@ def test_lif_and_plif_under_every_exact_loop(x64, neuron):
             assert len(w) == (2 if name == "vgg_tiny" else 5) and all(float(jnp.abs(g)) > 0 for g in w)
 
 
-@pytest.mark.parametrize("name,encoding", [("vgg_tiny", "direct"), ("resnet_tiny", "frames")])
+@pytest.mark.parametrize("name,encoding", [("vgg_tiny", "direct"),
+                                           pytest.param("resnet_tiny", "frames", marks=pytest.mark.slow)])   # 49 s
 def test_reverse_loop_on_networks_is_exact(x64, name, encoding):
     """Acceptance: the time-reversing strategy against BPTT of the same fixed-point network, float64 <= 1e-10, with
     groups 2 and 4, and with every rebuilt neuron input perturbed by 4 float32 ulps (recomputation on other

@@ -68,6 +68,7 @@ def test_groups_that_do_not_divide_a_layer_are_an_error_before_training(tmp_path
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow   # 41 s; test_failures resumes after every kind of stop and compares bit for bit by default
 def test_same_seed_same_run_and_kill_resume_equals_uninterrupted(tmp_path):
     full = train.train_and_evaluate(TINY, str(tmp_path / "a"), progress=False)
     again = train.train_and_evaluate(TINY, str(tmp_path / "b"), progress=False)

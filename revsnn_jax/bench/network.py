@@ -216,7 +216,8 @@ def random_batch(args, seed: int = 0):
 
 
 def network_gradient_error(model_name: str, *, timesteps: int, batch_size: int, input_size: int = 32,
-                           configs: Sequence[str] = NETWORK_CONFIGS) -> dict[str, dict[str, float]]:
+                           configs: Sequence[str] = NETWORK_CONFIGS,
+                           progress: Callable[[str], None] | None = None) -> dict[str, dict[str, float]]:
     """Parameter gradients of each configuration against BPTT of the same network and neuron (float32,
     BatchNorm in training mode)."""
     from revsnn_jax.bench.neuron import gradient_error
@@ -239,11 +240,15 @@ def network_gradient_error(model_name: str, *, timesteps: int, batch_size: int, 
         if cfg.neuron not in references:
             references[cfg.neuron] = grads(cfg, "bptt")
         out[cfg.label] = gradient_error(grads(cfg, cfg.strategy), references[cfg.neuron])
+        if progress:
+            progress(f"{model_name} T={timesteps}: {cfg.label} gradient relative error "
+                     f"{out[cfg.label]['relative_error']:.2e}")
     return out
 
 
 def network_step_times(model_name: str, *, timesteps: int, batch_size: int, input_size: int = 32,
-                       configs: Sequence[str] = NETWORK_CONFIGS, repeats: int = 5, warmup: int = 1) -> dict:
+                       configs: Sequence[str] = NETWORK_CONFIGS, repeats: int = 5, warmup: int = 1,
+                       progress: Callable[[str], None] | None = None) -> dict:
     """Median wall time of one training step per configuration, interleaved in one process (ratios only)."""
     runs = {}
     for cfg in parse_configs(configs):
@@ -251,7 +256,9 @@ def network_step_times(model_name: str, *, timesteps: int, batch_size: int, inpu
                                                         input_size=input_size, donate=False)
         _, params, batch_stats = nn.split(model)
         runs[cfg.label] = timing.call(step, params, batch_stats, optimizer.init(params), *random_batch(args))
-    return {label: t["seconds"] for label, t in timing.interleaved(runs, repeats, warmup).items()}
+        if progress:
+            progress(f"{model_name} T={timesteps}: {cfg.label} training step ready")
+    return {label: t["seconds"] for label, t in timing.interleaved(runs, repeats, warmup, progress).items()}
 
 
 def recompute_forwards(strategy: Strategy, timesteps: int) -> float:
@@ -322,12 +329,12 @@ def network_phase_times(model_name: str, *, timesteps: int, batch_size: int, inp
                                "recompute_forwards": recompute_forwards(cfg.strategy, timesteps)}
         if progress:
             progress(f"{model_name} T={timesteps}: {cfg.label} compiled")
-    times = timing.interleaved(runs, repeats, warmup)
+    times = timing.interleaved(runs, repeats, warmup, progress)
     return {label: {**times[label], **per_step[label]} for label in runs}
 
 
 def step_anatomy(model_name: str, *, batch_size: int, input_size: int = 32, repeats: int = 20,
-                 warmup: int = 2) -> dict:
+                 warmup: int = 2, progress: Callable[[str], None] | None = None) -> dict:
     """Where a step's backward time goes: one network step, its pieces timed apart, interleaved (median over
     ``repeats``; seconds on a GPU, ratios everywhere), with XLA FLOPs:
 
@@ -382,6 +389,6 @@ def step_anatomy(model_name: str, *, batch_size: int, input_size: int = 32, repe
                                    (ex_params, ex_vs, ex_record)),
     }
     seconds = timing.interleaved({label: timing.call(fn, *args) for label, (fn, args) in runs.items()}, repeats,
-                                 warmup)
+                                 warmup, progress)
     return {label: {"seconds": seconds[label]["seconds"], "flops": flops(fn.lower(*args).compile())}
             for label, (fn, args) in runs.items()}

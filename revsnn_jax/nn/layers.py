@@ -76,10 +76,13 @@ class Neuron(nnx.Module):
         neuron.check_width(channels, name)
         self.params = neuron
         theta = neuron.init_theta(channels)
-        self.theta = None if theta is None else nnx.Param(theta)
+        # One array-valued Param per leaf of the neuron's parameter tree (flax reads arrays the same way in every
+        # version since 0.12.0; a Param holding a dict does not), rebuilt into the tree on use.
+        leaves, self.theta_tree = jax.tree.flatten(theta)
+        self.theta = None if theta is None else nnx.List([nnx.Param(leaf) for leaf in leaves])
 
     def theta_value(self):
-        return None if self.theta is None else self.theta.get_value()
+        return None if self.theta is None else jax.tree.unflatten(self.theta_tree, [p[...] for p in self.theta])
 
 
 def NeuronSpec(kind: str = "rev", params=None):   # noqa: N802 (kept under its old, class-like name)

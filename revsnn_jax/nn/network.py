@@ -136,8 +136,9 @@ def forward(graphdef, params, batch_stats, inputs, *, timesteps: int, strategy: 
 
 
 def update_batch_stats(graphdef, params, batch_stats, stats, momentum: float = 0.9):
-    """Running averages updated once from the per-step statistics (averaged over T); returns new batch_stats."""
-    model = nnx.merge(graphdef, params, batch_stats)
+    """Running averages updated once from the per-step statistics (averaged over T); returns new batch_stats.
+    Pure: ``batch_stats`` is left as it was (the model is merged from copies of its variables)."""
+    model = nnx.merge(graphdef, params, batch_stats, copy=True)
     by_path = {".".join(map(str, path)): node for path, node in nnx.iter_graph(model) if isinstance(node, BatchNorm)}
     for path, (mean, var) in stats.items():
         if path not in by_path:

@@ -429,7 +429,8 @@ def cmd_train(args) -> int:
     import shlex
     import signal
 
-    from revsnn_jax import checkpoints, train, workdir
+    from revsnn_jax import checkpoints, train
+    from revsnn_jax import workdir as rundir
     values = train_config_values(args)
     if args.dry_run:
         result = train.dry_run(train.TrainConfig(**values))
@@ -457,13 +458,13 @@ def cmd_train(args) -> int:
         saved = f"after epoch {done} (its checkpoint is saved)" if done else "before the first checkpoint"
         print(f"revsnn: {status} {saved}; continue with: {again}", file=sys.stderr, flush=True)
         if args.json:
-            print(workdir.dumps({"status": "interrupted", "signal": "SIGTERM" if status == "terminated" else
+            print(rundir.dumps({"status": "interrupted", "signal": "SIGTERM" if status == "terminated" else
                                  "SIGINT", "epochs_done": done, "workdir": path, "resume_command": again}))
         return EXIT_CODES[status]
     finally:
         signal.signal(signal.SIGTERM, previous)
     if args.json:
-        print(workdir.dumps(result))
+        print(rundir.dumps(result))
     elif result["status"] == "completed":
         print(f"test accuracy {result['test_accuracy']:.4f} (train {result['train_accuracy']:.4f}) after "
               f"{result['epochs']} epochs, {result['wall_seconds']:.0f} s; metrics in {result['workdir']}")

@@ -139,11 +139,11 @@ def digit_saccade_events(image: np.ndarray, seed: int, *, canvas: int = 34, scal
     path = np.concatenate([np.linspace(corners[k], corners[(k + 1) % 3], steps, endpoint=False)
                            for k in range(3)] + [corners[:1]])
     thresholds = np.clip(rng.normal(threshold, threshold_spread, sensor.shape), 0.05, None)
-    log = lambda a: np.log(0.05 + a)   # noqa: E731 (a small floor: a black pixel has a finite log intensity)
-    reference = log(_shift(sensor, *path[0]))
+    seen = np.log(0.05 + _shifted(sensor, path))   # [steps, H, W]; the floor keeps black pixels finite
+    reference = seen[0].copy()
     ts, xs, ys, ps = [], [], [], []
-    for i, (dy, dx) in enumerate(path[1:], 1):
-        diff = log(_shift(sensor, dy, dx)) - reference
+    for i in range(1, len(path)):   # sequential: each step's events depend on the references the last one left
+        diff = seen[i] - reference
         n = np.trunc(diff / thresholds).astype(np.int64)
         rows, cols = np.nonzero(n)
         if rows.size == 0:
@@ -159,17 +159,18 @@ def digit_saccade_events(image: np.ndarray, seed: int, *, canvas: int = 34, scal
     return make_events(*(np.concatenate(a) for a in (ts, xs, ys, ps)))
 
 
-def _shift(a: np.ndarray, dy: float, dx: float) -> np.ndarray:
-    """``a`` moved by ``(dy, dx)`` pixels (bilinear; zeros come in at the borders)."""
+def _shifted(a: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """``[len(offsets), H, W]``: ``a`` moved by each ``(dy, dx)`` of ``offsets`` (bilinear; zeros come in at the
+    borders), all at once."""
     h, w = a.shape
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    sy, sx = yy - dy, xx - dx
+    sy = np.arange(h)[None, :, None] - offsets[:, 0, None, None]
+    sx = np.arange(w)[None, None, :] - offsets[:, 1, None, None]
     y0, x0 = np.floor(sy).astype(int), np.floor(sx).astype(int)
     fy, fx = sy - y0, sx - x0
-    out = np.zeros_like(a)
+    out = np.zeros((len(offsets), h, w))
     for oy, wy in ((0, 1 - fy), (1, fy)):
         for ox, wx in ((0, 1 - fx), (1, fx)):
-            r, c = y0 + oy, x0 + ox
+            r, c = y0 + oy, x0 + ox   # [S, H, 1] and [S, 1, W]
             inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
             out += np.where(inside, a[np.clip(r, 0, h - 1), np.clip(c, 0, w - 1)], 0.0) * wy * wx
     return out

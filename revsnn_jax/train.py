@@ -387,15 +387,9 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, resume: bool = Fals
     mesh = data_mesh()
     check_batch_size(cfg.batch_size, mesh)
     created = rundir.create(workdir)   # checked first: nothing is created when it cannot be used
-    lock = rundir.Lock(workdir)
+    lock, started_training = rundir.Lock(workdir), False
     try:
         lock.acquire()
-    except BaseException:
-        if created:
-            shutil.rmtree(created, ignore_errors=True)
-        raise
-    started_training = False
-    try:
         if lock.stale:
             say(f"recovered the lock of {workdir} left by {lock.stale}, which is no longer running")
         meta = checkpoints.latest_meta(workdir)
@@ -519,14 +513,15 @@ def _train_epoch(state, batches, train_step, mesh, steps, epoch, cfg, progress, 
     try:
         for i, (images, labels) in enumerate(batches):
             images, labels = shard_batch(mesh, images, labels.astype(np.int32))
-            if first_compile is not None and i == 0:
-                first_compile(f"compiling the training step ({cfg.model}, T={cfg.timesteps}, {cfg.strategy}, "
-                              f"batch {cfg.batch_size})...")
+            announce = first_compile if i == 0 else None   # the first call compiles (synchronously)
+            if announce:
+                announce(f"compiling the training step ({cfg.model}, T={cfg.timesteps}, {cfg.strategy}, "
+                         f"batch {cfg.batch_size})...")
                 tc = time.perf_counter()
             params, batch_stats, opt_state, metrics = train_step(state["params"], state["batch_stats"],
                                                                  state["opt_state"], images, labels)
-            if first_compile is not None and i == 0:
-                first_compile(f"compiled in {time.perf_counter() - tc:.1f} s; training")
+            if announce:
+                announce(f"compiled in {time.perf_counter() - tc:.1f} s; training")
             state = {"params": params, "batch_stats": batch_stats, "opt_state": opt_state,
                      "step": state["step"] + 1}
             if on_step is not None:

@@ -11,5 +11,5 @@ python3 -m venv "$venv"
 . "$venv/bin/activate"
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -c experiments/min_versions.txt -e ".[test]"
-python -m pip freeze | grep -i -E "^(jax|jaxlib|flax|optax|chex|numpy|matplotlib|orbax-checkpoint|scikit-learn|tensorflow-datasets|tqdm)=="
+python -m pip freeze | grep -i -E "^(jax|jaxlib|flax|optax|chex|numpy|matplotlib|orbax-checkpoint|scikit-learn|tensorflow-datasets|tqdm|nir)=="
 python -m pytest -q "$@"

@@ -71,23 +71,27 @@ def latest_meta(workdir: str) -> dict | None:
     return None
 
 
-def restore(workdir: str, like: dict, notice: Callable[[str], None] = print) -> tuple[dict, dict]:
+def restore(workdir: str, like: dict, notice: Callable[[str], None] = print, *,
+            quarantine: bool = True) -> tuple[dict, dict]:
     """``(state, meta)`` of the newest checkpoint that reads; ``like`` is a tree with the state's structure and
-    shardings. Newer checkpoints that do not read are moved to ``WORKDIR/damaged_checkpoints/`` and reported through
-    ``notice`` (one line each). InputError if there is no checkpoint or none reads."""
+    shardings. Newer checkpoints that do not read are moved to ``WORKDIR/damaged_checkpoints/`` (left where they
+    are with ``quarantine=False``: readers that change nothing) and reported through ``notice`` (one line each).
+    InputError if there is no checkpoint or none reads."""
     failures = []
     for step in steps(workdir):
         try:
             state, meta = _read(workdir, step, like)
         except Exception as e:   # any failure to read is damage: orbax, tensorstore and json raise different types
             failures.append(f"{step} ({_why(e)})")
-            moved = _quarantine(workdir, step)
+            where = f"moved to {_quarantine(workdir, step)}" if quarantine else "skipped"
             notice(f"checkpoint {os.path.join(workdir, 'checkpoints', str(step))} cannot be read ({_why(e)}); "
-                   f"moved to {moved}")
+                   f"{where}")
             continue
         if failures:
             notice(f"resuming from checkpoint {step} (epoch {meta.get('epochs_done')}), the newest that reads")
         return state, meta
+    if failures and not quarantine:
+        raise InputError(f"no checkpoint in {workdir} can be read: {'; '.join(failures)}")
     if failures:
         raise InputError(f"no checkpoint in {workdir} can be read (moved to {os.path.join(workdir, DAMAGED)}: "
                          f"{'; '.join(failures)}); rerun without --resume in a new --workdir to start over")

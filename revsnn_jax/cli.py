@@ -2,6 +2,7 @@
 
 ``revsnn train``                trains a spiking network (default: offline digits, the paper's neuron, inverse_grad)
 ``revsnn plot WORKDIR``         loss/accuracy curves of a run as PNG
+``revsnn export WORKDIR``       the run's network as a NIR graph (``--nir FILE``; ``--check`` reads it back)
 ``revsnn bench neuron-memory``  compiled memory of one neuron layer per strategy, T = 1..32
 ``revsnn bench neuron-grad``    gradient error of each strategy against BPTT (float32 / float64)
 ``revsnn bench neuron-time``    backward FLOPs per step and backward time ratios of one neuron layer
@@ -528,6 +529,68 @@ def cmd_plot(args) -> int:
     return 0
 
 
+EXPORT_CHECK_FAILED = 4
+"""``revsnn export --check``'s exit status when the graph read back differs from the run's model."""
+
+
+def cmd_export(args) -> int:
+    import numpy as np
+
+    from revsnn_jax import data, train
+    from revsnn_jax import nir as rnir
+    from revsnn_jax import workdir as rundir
+    nir = rnir._nir()   # a missing optional package is reported before anything is loaded
+    path = args.nir or os.path.join(args.workdir, "model.nir")
+    if os.path.isdir(path) or (os.path.exists(path) and not args.force):
+        raise InputError(f"{path} exists; pass --force to replace it")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise InputError(f"cannot write {path}: {folder} is not a folder")
+    dt = rnir.DEFAULT_DT if args.dt is None else args.dt
+    cfg, model, meta = train.load_trained(args.workdir)
+    info = data.DATASETS[cfg.dataset]
+    graph = rnir.to_nir(model, input_shape=info.input_shape, dt=dt, timesteps=cfg.timesteps,
+                        encoding=cfg.encoding)
+    tmp = path + ".tmp"
+    nir.write(tmp, graph)
+    os.replace(tmp, path)   # a complete file or none
+    report = {"nir": path, "workdir": args.workdir, "epochs_done": meta.get("epochs_done"), "model": cfg.model,
+              "neuron": cfg.neuron, "dt": dt, "timesteps": cfg.timesteps, "encoding": cfg.encoding,
+              "nodes": len(graph.nodes), "edges": len(graph.edges)}
+    status = 0
+    if args.check:
+        read = nir.read(path)
+        diffs = rnir.compare_graphs(graph, read)
+        image = np.random.default_rng(0).normal(0.0, 1.0, (8, *info.input_shape)).astype(np.float32)
+        frames = np.random.default_rng(0).normal(0.0, 1.0, (cfg.timesteps, *image.shape)).astype(np.float32) \
+            if cfg.encoding == "frames" else np.broadcast_to(image, (cfg.timesteps, *image.shape))
+        runs = rnir.compare_runs(model, rnir.from_nir(read), frames)
+        first = runs["first_difference"]
+        close = runs["max_logit_error"] <= 1e-5 * max(runs["max_logit"], 1.0)
+        ok = not diffs and (close or first["rounding"])
+        report.update(fields_differing=len(diffs), differing=diffs[:10], **runs, check="passed" if ok else "failed")
+        status = 0 if ok else EXPORT_CHECK_FAILED
+    if args.json:
+        print(rundir.dumps(report))
+    else:
+        print(f"wrote {path}: {report['nodes']} nodes, {report['edges']} edges ({cfg.model}, {cfg.neuron} neurons, "
+              f"epoch {report['epochs_done']}, dt={dt})")
+        if args.check:
+            print(f"check {report['check']}: read back with {report['fields_differing']} differing fields; logits of "
+                  f"the graph run here vs the run's model on random inputs: max error {report['max_logit_error']:.2e}"
+                  f" (max |logit| {report['max_logit']:.3g})")
+            print(f"  spikes: {report['spikes_mismatched']:,} of {report['spikes_compared']:,} differ")
+            first = report["first_difference"]
+            if first:
+                why = ("float32 rounding at the threshold; later spikes follow from it" if first["rounding"] else
+                       "not rounding: the graph computes something else")
+                print(f"  first difference: {first['node']} at step {first['step']}, potential "
+                      f"{first['margin']:.2e} from its threshold ({why})")
+            for line in report["differing"]:
+                print(f"  differs: {line}")
+    return status
+
+
 def add_train_parser(sub) -> None:
     """``revsnn train``: every flag defaults to TrainConfig (SUPPRESS keeps "not given" apart from a default, so
     a ``--config`` file's values are overridden only by flags actually given)."""
@@ -609,6 +672,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="PNG path (default WORKDIR/curves.png)")
     p.add_argument("--label", default=None, help="legend label (default: the workdir's name)")
     p.set_defaults(func=cmd_plot)
+    p = sub.add_parser("export", help="write a trained run's network as a NIR graph (pip install revsnn_jax[nir])",
+                       description="Writes the network of a training run (its newest checkpoint, evaluation mode) as "
+                       "a NIR graph with nir.write. Exit status: 0 written (and checked), 2 bad input, "
+                       f"{EXPORT_CHECK_FAILED} the check found a difference. docs/nir.md lists what maps to what.")
+    p.add_argument("workdir", help="a --workdir of revsnn train")
+    p.add_argument("--nir", default=None, metavar="FILE", help="the file to write (default WORKDIR/model.nir)")
+    p.add_argument("--dt", type=float, default=None, help="seconds per timestep, sets every LIF node's tau = dt / k "
+                   "and is recorded in the metadata (default 1e-4)")
+    p.add_argument("--check", action="store_true", help="read the file back (nir.read), compare it field by field "
+                   "and run it here against the run's model on random inputs")
+    p.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_export)
     bench = sub.add_parser("bench", help="benchmarks (memory, gradient error, time)")
     bench_sub = bench.add_subparsers(dest="what", required=True)
 

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from revsnn_jax import checkpoints, compiled, data, neurons, workdir as rundir
@@ -347,6 +348,34 @@ def dry_run(config: TrainConfig) -> dict:
     return {"model": cfg.model, "dataset": cfg.dataset, "timesteps": cfg.timesteps, "strategy": cfg.strategy,
             "batch_size": cfg.batch_size, **compiled.memory_stats(executable),
             "parameters": int(sum(a.size for a in jax.tree.leaves(params)))}
+
+
+def load_trained(workdir: str, notice: Callable[[str], None] | None = None):
+    """``(resolved config, model, checkpoint meta)`` of a training run: its ``config.json`` and the newest
+    checkpoint that reads (parameters and running statistics), without loading its data or changing anything on
+    disk (a damaged newer checkpoint is skipped with a notice, not moved)."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.isfile(path):
+        raise InputError(f"{workdir} is not a training run: it has no config.json")
+    try:
+        with open(path) as f:
+            values = json.load(f)
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path} cannot be read: {e}") from None
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - fields) if isinstance(values, dict) else None
+    if unknown is None or unknown:
+        raise InputError(f"{path} is not a config of this version (unknown fields: {unknown})")
+    cfg = TrainConfig(**values).resolved()
+    info = data.DATASETS[cfg.dataset]
+    mesh = data_mesh()
+    graphdef, params, batch_stats = _model(cfg, info.input_shape, info.num_classes)
+    optimizer = make_optimizer(cfg, 1)
+    like = replicate({"params": params, "batch_stats": batch_stats, "opt_state": optimizer.init(params),
+                      "step": jnp.zeros((), jnp.int32)}, mesh)
+    state, meta = checkpoints.restore(workdir, like, notice=notice or (lambda m: print(m, file=sys.stderr)),
+                                      quarantine=False)
+    return cfg, nnx.merge(graphdef, state["params"], state["batch_stats"]), meta
 
 
 class Diverged(Exception):

@@ -78,7 +78,13 @@ class StepContext:
     # --- convolutions -------------------------------------------------------------------------------------------
 
     def conv(self, layer, x):
-        """``layer(x)`` (an ``nnx.Conv`` built by :func:`revsnn_jax.nn.layers.conv`), or its replayed output."""
+        """``layer(x)`` (an ``nnx.Conv`` built by :func:`revsnn_jax.nn.layers.conv`), or its replayed output.
+
+        The convolution must be bias-free (add a bias after this call): a replayed output is a stored value, so a
+        bias inside it would get no gradient."""
+        if getattr(layer, "bias", None) is not None:
+            raise InputError(f"ctx.conv takes a bias-free convolution (use_bias=False); {self.path(layer)} has a "
+                             "bias, which a replayed convolution would not train: add it after ctx.conv")
         if self.mode == "replay":
             h = conv_replay(x, layer.kernel[...], self.record_in["convs"][len(self.convs)], layer.strides,
                             layer.padding)

@@ -22,7 +22,7 @@ from revsnn_jax.remat import after
 _DN = ("NHWC", "HWIO", "NHWC")
 
 
-def _explicit_padding(padding, in_size, kernel, stride):
+def explicit_padding(padding, in_size, kernel, stride):
     if isinstance(padding, str):
         if padding.upper() == "VALID":
             return (0, 0)
@@ -37,7 +37,7 @@ def _explicit_padding(padding, in_size, kernel, stride):
 def _strides_and_pads(x, kernel, window_strides, padding):
     """Hashable ``((sh, sw), ((lo, hi), (lo, hi)))`` for NHWC ``x`` and an HWIO ``kernel``."""
     strides = (window_strides,) * 2 if isinstance(window_strides, int) else tuple(window_strides)
-    pads = tuple(_explicit_padding(padding, x.shape[1 + i], kernel.shape[i], strides[i]) for i in range(2)) \
+    pads = tuple(explicit_padding(padding, x.shape[1 + i], kernel.shape[i], strides[i]) for i in range(2)) \
         if isinstance(padding, str) else tuple(tuple(p) for p in padding)
     return strides, pads
 

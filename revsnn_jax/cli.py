@@ -1,6 +1,7 @@
 """The ``revsnn`` command: argument parsing over :mod:`revsnn_jax.train` and :mod:`revsnn_jax.bench`.
 
 ``revsnn train``                trains a spiking network (default: offline digits, the paper's neuron, inverse_grad)
+``revsnn prepare DATASET``      raw event recordings (or CIFAR's official archive) into a cache training reads
 ``revsnn plot WORKDIR``         loss/accuracy curves of a run as PNG
 ``revsnn export WORKDIR``       the run's network as a NIR graph (``--nir FILE``; ``--check`` reads it back)
 ``revsnn bench neuron-memory``  compiled memory of one neuron layer per strategy, T = 1..32
@@ -216,23 +217,29 @@ def cmd_memory(args) -> int:
     rows, out, buffers = [], None, {}
     for t in timesteps:
         out = network.network_memory(model, timesteps=t, batch_size=batch, configs=configs,
-                                     input_size=args.input_size, anchor_every=args.anchor_every, progress=_progress)
+                                     input_size=args.input_size, anchor_every=args.anchor_every, progress=_progress,
+                                     frames=args.frames)
         for label, r in out["results"].items():
             if args.peak:
                 r["peak_bytes_in_use"] = network.measure_peak(model, label, timesteps=t, batch_size=batch,
-                                                              input_size=args.input_size)
+                                                              input_size=args.input_size, frames=args.frames)
             rows.append({"model": model, "timesteps": t, "batch_size": batch, "config": label, **r})
             if args.buffers:
                 buffers[f"{label} T={t}"] = network.largest_buffers(model, label, timesteps=t, batch_size=batch,
-                                                                    input_size=args.input_size, top=args.buffers)
+                                                                    input_size=args.input_size, top=args.buffers,
+                                                                    frames=args.frames)
     base = {(r["timesteps"]): r["temp_bytes"] for r in rows if r["config"] == "bptt"}
     for r in rows:
         r["mib"] = round(r["temp_bytes"] / 2**20, 1)
         if base.get(r["timesteps"]) and r["temp_bytes"]:
             r["bptt_over_this"] = round(base[r["timesteps"]] / r["temp_bytes"], 2)
     name = f"memory_{model}_T{'-'.join(map(str, timesteps))}_B{batch}"
+    channels = 2 if args.frames else 3
+    if args.frames:
+        name += f"_frames{args.input_size}"
     info = _meta(unit="bytes", what="XLA temp bytes of one training step (loss, gradients, SGD-momentum update), "
-                 f"input {args.input_size}x{args.input_size}x3")
+                 + (f"event frames [T, B, {args.input_size}, {args.input_size}, 2]" if args.frames else
+                    f"input {args.input_size}x{args.input_size}x{channels}"))
     if len(timesteps) == 1:   # the documented JSON object: {model, timesteps, batch_size, input_shape, results}
         info = {**info, **out}
     if buffers:
@@ -517,6 +524,38 @@ def _default_workdir(values: dict) -> str:
     return os.path.join("runs", f"{cfg.dataset}-{cfg.model}-{strategy}-T{cfg.timesteps}-seed{cfg.seed}")
 
 
+def cmd_prepare(args) -> int:
+    from revsnn_jax import event_datasets
+    say = lambda m: print(m, file=sys.stderr, flush=True)   # noqa: E731
+    data_dir = args.data_dir or event_datasets.default_data_dir()
+    if args.dataset in event_datasets.CIFAR_ARCHIVES:
+        given = [f for f in ("timesteps", "by", "size", "split", "dtype") if getattr(args, f) is not None]
+        if given or args.binary or args.sort:
+            raise InputError(f"{args.dataset} is stored as images: --{', --'.join(given) or 'binary/--sort'} "
+                             "does not apply")
+        root = event_datasets.prepare_cifar(args.dataset, args.raw, data_dir, progress=not args.no_progress,
+                                            say=say)
+    else:
+        from revsnn_jax.data import DATASETS
+        d = event_datasets.FrameSettings()
+        size = args.size if args.size is not None else DATASETS[args.dataset].frame_size
+        fs = event_datasets.FrameSettings(timesteps=args.timesteps or d.timesteps, by=args.by or d.by, size=size,
+                                          binary=args.binary, split=args.split, dtype=args.dtype or d.dtype,
+                                          sort=args.sort)
+        root = event_datasets.prepare_events(args.dataset, args.raw, data_dir, fs, progress=not args.no_progress,
+                                             say=say)
+    from revsnn_jax import prepared
+    settings, splits = prepared.read(root)
+    sizes = {k: len(v[1]) for k, v in splits.items()}
+    if args.json:
+        print(json.dumps({"cache": root, "settings": settings, "sizes": sizes,
+                          "disk_bytes": prepared.disk_bytes(settings)}))
+    else:
+        print(f"prepared {args.dataset} in {root}: " + ", ".join(f"{n} {k}" for k, n in sizes.items())
+              + f" samples, {prepared.disk_bytes(settings) / 2**20:.1f} MiB")
+    return 0
+
+
 def cmd_plot(args) -> int:
     from revsnn_jax.bench import plots
     from revsnn_jax.train import read_metrics
@@ -536,7 +575,7 @@ EXPORT_CHECK_FAILED = 4
 def cmd_export(args) -> int:
     import numpy as np
 
-    from revsnn_jax import data, train
+    from revsnn_jax import train
     from revsnn_jax import nir as rnir
     from revsnn_jax import workdir as rundir
     nir = rnir._nir()   # a missing optional package is reported before anything is loaded
@@ -548,8 +587,7 @@ def cmd_export(args) -> int:
         raise InputError(f"cannot write {path}: {folder} is not a folder")
     dt = rnir.DEFAULT_DT if args.dt is None else args.dt
     cfg, model, meta = train.load_trained(args.workdir)
-    info = data.DATASETS[cfg.dataset]
-    graph = rnir.to_nir(model, input_shape=info.input_shape, dt=dt, timesteps=cfg.timesteps,
+    graph = rnir.to_nir(model, input_shape=cfg.input_shape(), dt=dt, timesteps=cfg.timesteps,
                         encoding=cfg.encoding)
     tmp = path + ".tmp"
     nir.write(tmp, graph)
@@ -561,7 +599,7 @@ def cmd_export(args) -> int:
     if args.check:
         read = nir.read(path)
         diffs = rnir.compare_graphs(graph, read)
-        image = np.random.default_rng(0).normal(0.0, 1.0, (8, *info.input_shape)).astype(np.float32)
+        image = np.random.default_rng(0).normal(0.0, 1.0, (8, *cfg.input_shape())).astype(np.float32)
         frames = np.random.default_rng(0).normal(0.0, 1.0, (cfg.timesteps, *image.shape)).astype(np.float32) \
             if cfg.encoding == "frames" else np.broadcast_to(image, (cfg.timesteps, *image.shape))
         runs = rnir.compare_runs(model, rnir.from_nir(read), frames)
@@ -618,11 +656,22 @@ def add_train_parser(sub) -> None:
                    f"skip-step (no update for that batch; counted per epoch) (default {d.on_nonfinite})")
     g = p.add_argument_group("data")
     g.add_argument("--dataset", choices=tuple(data.DATASETS), help=f"(default {d.dataset})")
-    g.add_argument("--data-dir", dest="data_dir", help="tfds data_dir holding prepared CIFAR (array_record)")
+    g.add_argument("--data-dir", dest="data_dir", help="where revsnn prepare put the data (event datasets, CIFAR "
+                   "from its archive; default $REVSNN_DATA_DIR or ~/.cache/revsnn_jax), or a tfds data_dir holding "
+                   "CIFAR in array_record format")
     g.add_argument("--batch-size", dest="batch_size", type=int, help="global batch size, divisible by the number "
                    "of devices (default per dataset: " + _per_dataset("batch_size") + ")")
     g.add_argument("--augment", action=argparse.BooleanOptionalAction, help="random crop + flip (default: on for "
                    "CIFAR, off for digits)")
+    g.add_argument("--augment-ops", dest="augment_ops", help="what --augment applies, comma-separated from "
+                   "crop,flip,roll (default per dataset; event frames move alike in every step)")
+    g.add_argument("--frame-size", dest="frame_size", type=int, help="event data: the prepared cache's square "
+                   "frame size (default: the sensor's; 16 for event_digits, 32 for nmnist)")
+    g.add_argument("--frame-binning", dest="frame_binning", choices=("count", "time"), help="event data: the "
+                   f"cache's binning (default {d.frame_binning})")
+    g.add_argument("--frame-binary", dest="frame_binary", action="store_true", help="event data: the cache with "
+                   "counts clipped to 0/1")
+    g.add_argument("--split", help="event data: cifar10_dvs's split, 9:1 (default) or tebn")
     g.add_argument("--encoding", choices=("direct", "frames"), help="direct: a static image at every step; frames: "
                    "[T, B, H, W, C] (static images are repeated as T frames) (default: the dataset's)")
     g = p.add_argument_group("model")
@@ -667,6 +716,32 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     add_train_parser(sub)
+    from revsnn_jax.event_datasets import CIFAR_ARCHIVES, DTYPES, EVENT_DATASETS
+    p = sub.add_parser("prepare", help="raw event recordings or CIFAR's archive into a cache that training reads",
+                       description="Converts raw data once into a cache under --data-dir that revsnn train reads "
+                       "(memory-mapped). Idempotent and resumable: run it again after an interruption and it "
+                       "continues; a cache built with other settings is never overwritten. Event recordings "
+                       "become T frames of ON/OFF counts; the module revsnn_jax.event_datasets lists each "
+                       "dataset's raw layout and split.")
+    p.add_argument("dataset", choices=tuple(EVENT_DATASETS) + tuple(CIFAR_ARCHIVES))
+    p.add_argument("--raw", default=None, help="the raw folder (event data) or archive (cifar-10-python.tar.gz, "
+                   "cifar-100-python.tar.gz); event_digits takes none")
+    p.add_argument("--data-dir", dest="data_dir", default=None, help="where the cache goes (default "
+                   "$REVSNN_DATA_DIR or ~/.cache/revsnn_jax)")
+    p.add_argument("--timesteps", type=_positive, default=None, help="frames per sample (default 20)")
+    p.add_argument("--by", choices=("count", "time"), default=None, help="equal event counts per frame (the "
+                   "last takes the remainder; default) or equal durations")
+    p.add_argument("--size", type=_positive, default=None, help="square frame size: sensor pixels are summed "
+                   "into size x size bins (default: the sensor's; 16 for event_digits, 32 for nmnist)")
+    p.add_argument("--binary", action="store_true", help="clip counts to 0/1")
+    p.add_argument("--split", default=None, help="cifar10_dvs: 9:1 (default) or tebn")
+    p.add_argument("--dtype", choices=DTYPES, default=None, help="stored counts (default uint16; a count that "
+                   "does not fit is an error)")
+    p.add_argument("--sort", action="store_true", help="sort each recording's events by time first (default: "
+                   "an unsorted recording is an error naming the file)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_prepare)
     p = sub.add_parser("plot", help="loss/accuracy curves of a training run as PNG")
     p.add_argument("workdir", help="a --workdir of revsnn train (reads its metrics.jsonl)")
     p.add_argument("--out", default=None, help="PNG path (default WORKDIR/curves.png)")
@@ -730,6 +805,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default 20)")
     p.add_argument("--batch-size", type=_positive, default=128)
     p.add_argument("--input-size", type=_positive, default=32, help="height and width of the (square) input")
+    p.add_argument("--frames", action="store_true", help="event-frame input [T, B, H, W, 2] (a new frame every "
+                   "step, as event data) instead of one static 3-channel image")
     p.add_argument("--configs", default=None, help=configs_help + f"; default: {', '.join(NETWORK_CONFIGS)}")
     p.add_argument("--anchor-every", type=_positive, default=None, help="steps between kept potentials for the "
                    "anchored configurations (default sqrt(T))")

@@ -57,6 +57,10 @@ class TrainConfig:
     included); ``anchor_every``, ``low_memory`` and ``keep_convs`` refine it. ``encoding`` is how samples reach the
     network: ``direct`` (a static image at every step) or ``frames`` (``[T, B, H, W, C]``; a static-image dataset
     then feeds each image as T identical frames, through the frame path). Default: the dataset's own.
+    ``augment_ops`` names what ``augment`` does, comma-separated (``crop,flip,roll``; default: the dataset's).
+    Event datasets (``dvs_gesture``, ``cifar10_dvs``, ``nmnist``, ``event_digits``) read the cache prepared with
+    ``timesteps``, ``frame_binning`` (``count``/``time``), ``frame_size`` (square; None = the sensor's),
+    ``frame_binary`` and ``split`` (cifar10_dvs: ``9:1`` or ``tebn``); other datasets must leave these unset.
     ``on_nonfinite`` is what a training step with a non-finite loss or gradient does: ``stop`` the run (the last
     finite checkpoint stays the newest; status ``diverged``) or ``skip-step`` (leave params and optimizer state
     unchanged for that batch and count it).
@@ -89,6 +93,11 @@ class TrainConfig:
     epochs: int | None = None
     batch_size: int | None = None
     augment: bool | None = None
+    augment_ops: str | None = None
+    frame_size: int | None = None
+    frame_binning: str = "count"
+    frame_binary: bool = False
+    split: str | None = None
     bn_momentum: float = 0.9
     seed: int = 0
     data_dir: str | None = None
@@ -107,6 +116,26 @@ class TrainConfig:
         fill.update({k: v for k, v in OPTIMIZER_DEFAULTS[self.optimizer].items() if getattr(self, k) is None})
         if self.encoding is None:
             fill["encoding"] = info.encoding
+        if self.frame_size is None and info.frame_size is not None:
+            fill["frame_size"] = info.frame_size
+        if info.encoding == "frames":
+            from revsnn_jax import event_datasets
+            if self.encoding not in (None, "frames"):
+                raise InputError(f"{self.dataset} holds event frames: encoding must be 'frames', got "
+                                 f"{self.encoding!r}")
+            dataclasses.replace(self, **fill).frame_settings().check(self.dataset,
+                                                                     event_datasets.EVENT_DATASETS[self.dataset])
+        else:
+            given = [k for k in ("frame_size", "split") if getattr(self, k) is not None] + \
+                [k for k, d in (("frame_binning", "count"), ("frame_binary", False)) if getattr(self, k) != d]
+            if given:
+                raise InputError(f"{', '.join(given)} only apply to event datasets, not {self.dataset}")
+        if self.augment_ops is not None:
+            ops = [o.strip() for o in self.augment_ops.split(",") if o.strip()]
+            bad = [o for o in ops if o not in data.AUGMENTATIONS]
+            if bad or not ops:
+                raise InputError(f"augment_ops must list some of {', '.join(data.AUGMENTATIONS)}, got "
+                                 f"{self.augment_ops!r}")
         neuron_cls = neurons.NEURONS[self.neuron]
         own = {f.name: f.default for f in dataclasses.fields(neuron_cls)}
         foreign = [k for k in NEURON_FIELDS if k not in own and getattr(self, k) is not None]
@@ -150,6 +179,32 @@ class TrainConfig:
                       if getattr(self, f.name, None) is not None})
 
     neuron_spec = neuron_params   # the older name
+
+    def frame_settings(self):
+        """The :class:`~revsnn_jax.event_datasets.FrameSettings` of an event dataset's cache (None otherwise)."""
+        if data.DATASETS[self.dataset].encoding != "frames":
+            return None
+        from revsnn_jax.event_datasets import FrameSettings
+        return FrameSettings(timesteps=self.timesteps, by=self.frame_binning, size=self.frame_size,
+                             binary=self.frame_binary, split=self.split)
+
+    def input_shape(self) -> tuple[int, int, int]:
+        """One image's or frame's HWC shape, known without loading data."""
+        info = data.DATASETS[self.dataset]
+        if info.encoding == "frames" and self.frame_size is not None:
+            return (self.frame_size, self.frame_size, info.input_shape[-1])
+        return info.input_shape
+
+    def batch_shape(self) -> tuple[int, ...]:
+        """The shape of one training batch as the step takes it: ``[T, B, H, W, C]`` for event frames."""
+        if data.DATASETS[self.dataset].encoding == "frames":
+            return (self.timesteps, self.batch_size, *self.input_shape())
+        return (self.batch_size, *self.input_shape())
+
+    def augmentation(self, ds) -> tuple[str, ...]:
+        if self.augment_ops is None:
+            return ds.augmentation
+        return tuple(o.strip() for o in self.augment_ops.split(",") if o.strip())
 
 
 def _check_types(cfg: TrainConfig) -> None:
@@ -286,14 +341,21 @@ def shard_batch(mesh: Mesh, *arrays: np.ndarray):
     """Global arrays from this process's rows of each global batch, sharded along the ``data`` axis.
 
     With one process the rows are the whole batch; with several, process ``i`` passes the full global batch and
-    only its ``i``-th slice is used (each process runs the same data pipeline, so every slice is known)."""
-    sharding = NamedSharding(mesh, PartitionSpec("data"))
+    only its ``i``-th slice is used (each process runs the same data pipeline, so every slice is known). Event
+    frame batches (5-D, time-major ``[T, B, ...]``) are sharded along their batch axis, 1."""
     count, index = jax.process_count(), jax.process_index()
     out = []
     for a in arrays:
-        rows = a.shape[0] // count
-        out.append(jax.make_array_from_process_local_data(sharding, a[index * rows:(index + 1) * rows], a.shape))
+        axis = 1 if a.ndim == 5 else 0
+        spec = PartitionSpec(None, "data") if axis else PartitionSpec("data")
+        rows = a.shape[axis] // count
+        local = lax_slice(a, axis, index * rows, (index + 1) * rows)
+        out.append(jax.make_array_from_process_local_data(NamedSharding(mesh, spec), local, a.shape))
     return out
+
+
+def lax_slice(a: np.ndarray, axis: int, start: int, stop: int) -> np.ndarray:
+    return a[(slice(None),) * axis + (slice(start, stop),)]
 
 
 def jit_steps(graphdef, optimizer, cfg: TrainConfig, mesh: Mesh):
@@ -338,12 +400,12 @@ def dry_run(config: TrainConfig) -> dict:
     info = data.DATASETS[cfg.dataset]
     mesh = data_mesh()
     check_batch_size(cfg.batch_size, mesh)
-    graphdef, params, batch_stats = _model(cfg, info.input_shape, info.num_classes)
+    graphdef, params, batch_stats = _model(cfg, cfg.input_shape(), info.num_classes)
     optimizer = make_optimizer(cfg, 1)
     train_step, _ = jit_steps(graphdef, optimizer, cfg, mesh)
     executable = train_step.lower(compiled.abstract(params), compiled.abstract(batch_stats),
                                   jax.eval_shape(optimizer.init, params),
-                                  jax.ShapeDtypeStruct((cfg.batch_size, *info.input_shape), jnp.float32),
+                                  jax.ShapeDtypeStruct(cfg.batch_shape(), jnp.float32),
                                   jax.ShapeDtypeStruct((cfg.batch_size,), jnp.int32)).compile()
     return {"model": cfg.model, "dataset": cfg.dataset, "timesteps": cfg.timesteps, "strategy": cfg.strategy,
             "batch_size": cfg.batch_size, **compiled.memory_stats(executable),
@@ -369,7 +431,7 @@ def load_trained(workdir: str, notice: Callable[[str], None] | None = None):
     cfg = TrainConfig(**values).resolved()
     info = data.DATASETS[cfg.dataset]
     mesh = data_mesh()
-    graphdef, params, batch_stats = _model(cfg, info.input_shape, info.num_classes)
+    graphdef, params, batch_stats = _model(cfg, cfg.input_shape(), info.num_classes)
     optimizer = make_optimizer(cfg, 1)
     like = replicate({"params": params, "batch_stats": batch_stats, "opt_state": optimizer.init(params),
                       "step": jnp.zeros((), jnp.int32)}, mesh)
@@ -424,7 +486,10 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, resume: bool = Fals
         meta = checkpoints.latest_meta(workdir)
         _check_workdir(cfg, workdir, meta, resume)
         say(f"loading {cfg.dataset}...")
-        ds = data.load(cfg.dataset, cfg.data_dir)
+        ds = data.load(cfg.dataset, cfg.data_dir, cfg.frame_settings(), say)
+        if ds.timesteps is not None and ds.timesteps != cfg.timesteps:
+            raise InputError(f"{cfg.dataset}'s prepared frames have T={ds.timesteps}, the config asks for "
+                             f"timesteps={cfg.timesteps}")
         graphdef, state, optimizer, steps_per_epoch = build(cfg, ds, mesh)
         start_epoch = 0
         if meta is not None or checkpoints.steps(workdir):   # the newest that reads; never a silent restart
@@ -459,7 +524,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, resume: bool = Fals
 
 def _run_epochs(cfg, workdir, ds, mesh, state, train_step, eval_step, steps_per_epoch, start_epoch, progress,
                 on_step, say) -> dict:
-    augment = ds.augment if cfg.augment is None else cfg.augment
+    augment = cfg.augmentation(ds) if (ds.augment if cfg.augment is None else cfg.augment) else ()
     saver = checkpoints.Saver(workdir)
     started = time.perf_counter()
     record, skipped_total = None, 0

@@ -150,3 +150,27 @@ def test_a_plain_step_function_says_which_loops_it_cannot_run(strategy, missing)
     w, xs, v0, _, _ = toy_problem(3)
     with pytest.raises(ValueError, match=f"needs a step with {missing}"):
         run_time_loop(toy_apply, w, 1.5, xs, v0, timesteps=3, sequence_input=True, strategy=strategy)
+
+
+@pytest.mark.parametrize("strategy", ["anchored", "checkpoint"])
+def test_frame_inputs_nobody_differentiates_cost_no_memory(strategy):
+    """Event data: long sequences of large frames. Their cotangent must not be made when only the weights are
+    differentiated: doubling the frames' width leaves the step's temp memory unchanged (it would grow by a whole
+    [T, B, N] buffer otherwise), while bptt, which keeps its per-step inputs, grows."""
+    T, B, H = 64, 4, 8
+
+    def temp(n, strategy):
+        def apply(w, _, x, v):
+            v = 0.9 * v + x @ w
+            return (jnp.tanh(v), v), None
+
+        def loss(w, xs):
+            outs, _, _ = run_time_loop(apply, w, None, xs, jax.ShapeDtypeStruct((B, H), jnp.float32),
+                                       timesteps=T, sequence_input=True, strategy=strategy)
+            return jnp.sum(outs ** 2)
+        args = jax.ShapeDtypeStruct((n, H), jnp.float32), jax.ShapeDtypeStruct((T, B, n), jnp.float32)
+        return jax.jit(jax.grad(loss)).lower(*args).compile().memory_analysis().temp_size_in_bytes
+
+    frames = T * B * 2048 * 4   # the bytes that doubling the width adds to the frames: 2 MiB
+    assert abs(temp(4096, strategy) - temp(2048, strategy)) < frames / 16
+    assert temp(4096, "bptt") - temp(2048, "bptt") > frames / 2

@@ -110,22 +110,29 @@ def parse_configs(labels: Sequence[str], anchor_every: int | None = None) -> lis
 
 
 def _model(model_name: str, neuron, input_size: int, channels: int, num_classes: int, batch_size: int,
-           timesteps: int):
+           timesteps: int, frames: bool = False):
+    """The model and its abstract input: images ``[B, H, W, C]``, or event frames ``[T, B, H, W, C]``."""
     model = nn.create_model(model_name, num_classes=num_classes, in_channels=channels, neuron=neuron)
-    images = jax.ShapeDtypeStruct((batch_size, input_size, input_size, channels), jnp.float32)
-    nn.check_inputs(model, images, timesteps, "direct", model_name)
+    shape = (batch_size, input_size, input_size, channels)
+    images = jax.ShapeDtypeStruct((timesteps, *shape) if frames else shape, jnp.float32)
+    nn.check_inputs(model, images, timesteps, "frames" if frames else "direct", model_name)
     return model, images
 
 
 def train_step_for(model_name: str, config: NetworkConfig, *, timesteps: int, batch_size: int, input_size: int = 32,
-                   channels: int = 3, num_classes: int = 10, donate: bool = True):
+                   channels: int | None = None, num_classes: int = 10, donate: bool = True, frames: bool = False):
     """``(jitted train step, its abstract arguments, (model, optimizer))`` for one configuration (SGD+momentum).
 
-    ``donate=False`` keeps the state buffers valid after a call, for timing the same state repeatedly."""
-    model, images = _model(model_name, config.neuron, input_size, channels, num_classes, batch_size, timesteps)
+    ``frames``: event-frame input ``[T, B, H, W, C]`` (``channels`` default 2, ON/OFF) instead of a static image
+    (default 3 channels). ``donate=False`` keeps the state buffers valid after a call, for timing the same state
+    repeatedly."""
+    channels = channels or (2 if frames else 3)
+    model, images = _model(model_name, config.neuron, input_size, channels, num_classes, batch_size, timesteps,
+                           frames)
     graphdef, params, batch_stats = nn.split(model)
     optimizer = optax.sgd(0.1, momentum=0.9)
-    step = train.make_train_step(graphdef, optimizer, timesteps=timesteps, strategy=config.strategy)
+    step = train.make_train_step(graphdef, optimizer, timesteps=timesteps, strategy=config.strategy,
+                                 encoding="frames" if frames else "direct")
     args = (abstract(params), abstract(batch_stats), jax.eval_shape(optimizer.init, params), images,
             jax.ShapeDtypeStruct((batch_size,), jnp.int32))
     return jax.jit(step, donate_argnums=(0, 1, 2) if donate else ()), args, (model, optimizer)
@@ -133,32 +140,35 @@ def train_step_for(model_name: str, config: NetworkConfig, *, timesteps: int, ba
 
 def network_memory(model_name: str, *, timesteps: int, batch_size: int, configs: Sequence[str] = NETWORK_CONFIGS,
                    input_size: int = 32, anchor_every: int | None = None,
-                   progress: Callable[[str], None] | None = None) -> dict:
-    """Compiled memory of one training step per configuration, as the ``revsnn bench memory`` JSON object."""
+                   progress: Callable[[str], None] | None = None, frames: bool = False) -> dict:
+    """Compiled memory of one training step per configuration, as the ``revsnn bench memory`` JSON object
+    (``frames``: event-frame input ``[T, B, H, W, 2]``)."""
     results = {}
     for cfg in parse_configs(configs, anchor_every):
         step, args, _ = train_step_for(model_name, cfg, timesteps=timesteps, batch_size=batch_size,
-                                       input_size=input_size)
+                                       input_size=input_size, frames=frames)
         results[cfg.label] = memory_stats(step.lower(*args).compile())
         if progress:
             progress(f"{model_name} T={timesteps} B={batch_size} {cfg.label}: "
                      f"{results[cfg.label]['temp_bytes'] / 2**20:.0f} MiB")
     return {"model": model_name, "timesteps": timesteps, "batch_size": batch_size,
-            "input_shape": [input_size, input_size, 3], "results": results}
+            "input_shape": [input_size, input_size, 2 if frames else 3], "encoding": "frames" if frames else "direct",
+            "results": results}
 
 
-def measure_peak(model_name: str, label: str, *, timesteps: int, batch_size: int, input_size: int = 32) -> int | None:
+def measure_peak(model_name: str, label: str, *, timesteps: int, batch_size: int, input_size: int = 32,
+                 frames: bool = False) -> int | None:
     """Device ``peak_bytes_in_use`` after one real training step, measured in a fresh process (the counter never
     resets). ``None`` where the backend reports no memory statistics (CPU)."""
     code = ("import json,sys; from revsnn_jax.bench.network import _peak_in_this_process as f; "
-            f"print(json.dumps(f({model_name!r}, {label!r}, {timesteps}, {batch_size}, {input_size})))")
+            f"print(json.dumps(f({model_name!r}, {label!r}, {timesteps}, {batch_size}, {input_size}, {frames})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _peak_in_this_process(model_name, label, timesteps, batch_size, input_size):
+def _peak_in_this_process(model_name, label, timesteps, batch_size, input_size, frames=False):
     step, args, (model, optimizer) = train_step_for(model_name, NetworkConfig.parse(label), timesteps=timesteps,
-                                                    batch_size=batch_size, input_size=input_size)
+                                                    batch_size=batch_size, input_size=input_size, frames=frames)
     _, params, batch_stats = nn.split(model)
     images, labels = random_batch(args)
     jax.block_until_ready(step(params, batch_stats, optimizer.init(params), images, labels))
@@ -167,7 +177,7 @@ def _peak_in_this_process(model_name, label, timesteps, batch_size, input_size):
 
 
 def largest_buffers(model_name: str, label: str, *, timesteps: int, batch_size: int, input_size: int = 32,
-                    top: int = 10) -> list[dict]:
+                    top: int = 10, frames: bool = False) -> list[dict]:
     """What the training step's temp allocation holds, by buffer shape, largest total first:
     ``{"shape", "count", "bytes_each", "bytes"}``, at most ``top`` entries.
 
@@ -178,7 +188,7 @@ def largest_buffers(model_name: str, label: str, *, timesteps: int, batch_size: 
     with tempfile.TemporaryDirectory() as dump:
         code = ("from revsnn_jax.bench.network import train_step_for, NetworkConfig; "
                 f"step, args, _ = train_step_for({model_name!r}, NetworkConfig.parse({label!r}), "
-                f"timesteps={timesteps}, batch_size={batch_size}, input_size={input_size}); "
+                f"timesteps={timesteps}, batch_size={batch_size}, input_size={input_size}, frames={frames}); "
                 "step.lower(*args).compile()")
         env = {**os.environ, "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") +
                                            f" --xla_dump_to={dump} --xla_dump_hlo_as_text").strip()}

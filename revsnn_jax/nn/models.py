@@ -28,6 +28,10 @@ MODELS = {
     "vgg_digits": functools.partial(SpikingVGG, (32, 32, "M", 64, 64, "M")),
     "vgg_digits144": functools.partial(SpikingVGG, (144, "M", 144, "M")),
     "vgg_tiny": functools.partial(SpikingVGG, (8, "M", 16, "M")),
+    # VGGSNN of Deng et al. 2022 (TET), the usual model for 48x48 DVS-CIFAR10 frames: four pools, 48 -> 3.
+    "vggsnn": functools.partial(SpikingVGG, (64, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")),
+    # For 34x34 event frames (N-MNIST, event digits): 34 -> 17 -> 8 -> 4.
+    "vgg_events": functools.partial(SpikingVGG, (16, "M", 32, "M", 64, "M")),
     "resnet_tiny": functools.partial(SpikingResNet, BasicBlock, (1, 1), (8, 16)),
 }
 

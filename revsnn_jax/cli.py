@@ -229,8 +229,10 @@ def cmd_memory(args) -> int:
                                                                     input_size=args.input_size, top=args.buffers,
                                                                     frames=args.frames)
     base = {(r["timesteps"]): r["temp_bytes"] for r in rows if r["config"] == "bptt"}
+    limit, _ = device_memory()
     for r in rows:
         r["mib"] = round(r["temp_bytes"] / 2**20, 1)
+        r["fits_here"] = None if limit is None else bool(r["temp_bytes"] + r.get("argument_bytes", 0) <= limit)
         if base.get(r["timesteps"]) and r["temp_bytes"]:
             r["bptt_over_this"] = round(base[r["timesteps"]] / r["temp_bytes"], 2)
     name = f"memory_{model}_T{'-'.join(map(str, timesteps))}_B{batch}"
@@ -251,9 +253,23 @@ def cmd_memory(args) -> int:
         for b in entries:
             print(f"  {b['shape']:<44} {b['count']:>4} x {b['bytes_each'] / 2**20:9.2f} = {b['bytes'] / 2**20:9.1f}")
     if args.out and len(timesteps) > 1:
+        limit, where = device_memory()
         plots.memory_vs_t(rows, os.path.join(args.out, name + ".png"),
-                          f"{model}, batch {batch}: one training step's memory vs T")
+                          f"{model}, batch {batch}: one training step's memory vs T", limit_bytes=limit,
+                          limit_label=where)
     return 0
+
+
+def device_memory() -> tuple[int | None, str]:
+    """``(bytes, what)``: the memory a step can use here: the accelerator's limit, or the host's RAM on CPU."""
+    import jax
+    stats = jax.devices()[0].memory_stats() or {}
+    if stats.get("bytes_limit"):
+        return int(stats["bytes_limit"]), f"{jax.devices()[0].device_kind} memory"
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine's RAM"
+    except (ValueError, OSError, AttributeError):
+        return None, ""
 
 
 def _memory_grid(args) -> int:

@@ -63,19 +63,31 @@ def memory_grid(rows: list[dict], path: str, title: str) -> None:
     plt.close(fig)
 
 
-def memory_vs_t(rows: list[dict], path: str, title: str) -> None:
-    """Memory vs T of one model, one line per configuration, log-log (T up to the largest measured)."""
+def memory_vs_t(rows: list[dict], path: str, title: str, limit_bytes: int | None = None,
+                limit_label: str = "this machine's memory") -> None:
+    """Memory vs T of one model, one line per configuration, log-log (T up to the largest measured). With
+    ``limit_bytes``, a line stops at the last T whose step fits in that memory (the step beyond it could not run
+    here), and the limit is drawn."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.2))
     for c in dict.fromkeys(r["config"] for r in rows):
         pts = sorted((int(r["timesteps"]), int(r["temp_bytes"]) / 2**20) for r in rows if r["config"] == c)
-        ax.plot(*zip(*pts), marker="o", ms=3, label=c)
+        kept = [p for p in pts if limit_bytes is None or p[1] * 2**20 <= limit_bytes]
+        if not kept:   # listed, not drawn: not even its smallest T fits
+            ax.plot([], [], ls="none", marker="x", label=f"{c}: no T fits ({pts[0][1] / 1024:.1f} GiB at "
+                                                         f"T={pts[0][0]})")
+            continue
+        label = c if len(kept) == len(pts) else f"{c} (T > {kept[-1][0]} does not fit)"
+        ax.plot(*zip(*kept), marker="o", ms=3, label=label)
+    if limit_bytes is not None:
+        ax.axhline(limit_bytes / 2**20, color="k", ls="--", lw=0.8,
+                   label=f"{limit_label} ({limit_bytes / 2**30:.0f} GiB)")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("timesteps T")
     ax.set_ylabel("MiB (XLA temp of one training step)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6, loc="lower right")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

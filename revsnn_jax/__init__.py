@@ -3,7 +3,8 @@
 The pure core (JAX only): :mod:`~revsnn_jax.neurons` (neuron types and their math), :mod:`~revsnn_jax.surrogate`,
 :mod:`~revsnn_jax.strategies` (the :class:`Strategy` value), :mod:`~revsnn_jax.time_loop` (the generic loop),
 :mod:`~revsnn_jax.neuron_loop` (one neuron layer over time). Flax models live in :mod:`revsnn_jax.nn`, training in
-:mod:`revsnn_jax.train`, measurements in :mod:`revsnn_jax.bench`.
+:mod:`revsnn_jax.train` (with the training methods :mod:`revsnn_jax.dspike` and :mod:`revsnn_jax.sparse`),
+measurements in :mod:`revsnn_jax.bench`.
 """
 
 from revsnn_jax.errors import InputError

@@ -544,13 +544,17 @@ def cmd_prepare(args) -> int:
     from revsnn_jax import event_datasets
     say = lambda m: print(m, file=sys.stderr, flush=True)   # noqa: E731
     data_dir = args.data_dir or event_datasets.default_data_dir()
-    if args.dataset in event_datasets.CIFAR_ARCHIVES:
+    if args.dataset in event_datasets.CIFAR_ARCHIVES or args.dataset == "tiny_imagenet":
         given = [f for f in ("timesteps", "by", "size", "split", "dtype") if getattr(args, f) is not None]
         if given or args.binary or args.sort:
             raise InputError(f"{args.dataset} is stored as images: --{', --'.join(given) or 'binary/--sort'} "
                              "does not apply")
-        root = event_datasets.prepare_cifar(args.dataset, args.raw, data_dir, progress=not args.no_progress,
-                                            say=say)
+        if args.dataset == "tiny_imagenet":
+            from revsnn_jax import tiny_imagenet
+            root = tiny_imagenet.prepare(args.raw, data_dir, progress=not args.no_progress, say=say)
+        else:
+            root = event_datasets.prepare_cifar(args.dataset, args.raw, data_dir, progress=not args.no_progress,
+                                                say=say)
     else:
         from revsnn_jax.data import DATASETS
         d = event_datasets.FrameSettings()
@@ -710,6 +714,34 @@ def add_train_parser(sub) -> None:
                    "reversible LIF (fixed point); lif: plain LIF; plif: LIF with learnable tau "
                    f"(default {d.neuron})")
     add_neuron_flags(g)
+    g = p.add_argument_group("dspike surrogate (--surrogate dspike; --surrogate-width is its initial temperature b, "
+                             "default 3; --surrogate-support its half-width h, default 0.5)")
+    g.add_argument("--dspike-search-every", dest="dspike_search_every", type=int, help="search the temperature every "
+                   "N epochs, at the start of the epoch (default 1; 0: keep b fixed)")
+    g.add_argument("--dspike-step", dest="dspike_step", type=float, help="the search compares b - step, b, b + step "
+                   f"(default {d.dspike_step})")
+    g.add_argument("--dspike-floor", dest="dspike_floor", type=float, help=f"b never goes below this (default "
+                   f"{d.dspike_floor})")
+    g.add_argument("--dspike-eps", dest="dspike_eps", type=float, help="finite-difference step on the first layer's "
+                   f"weights (default {d.dspike_eps})")
+    g.add_argument("--dspike-layer", dest="dspike_layer", help="the parameter whose gradients are compared, e.g. "
+                   "convs.0.kernel (default: the convolution kernel that reads the input)")
+    g = p.add_argument_group("dynamic sparse training (ND, drop-and-grow; revsnn_jax.sparse)")
+    g.add_argument("--sparse-final-density", dest="sparse_final_density", type=float, help="train sparse, ending "
+                   "with this share of non-zero conv/linear weights, e.g. 0.1 for 90%% sparsity (default: dense)")
+    g.add_argument("--sparse-initial-density", dest="sparse_initial_density", type=float, help="density at the "
+                   f"start, by magnitude (default {d.sparse_initial_density})")
+    g.add_argument("--sparse-start-epoch", dest="sparse_start_epoch", type=int, help="first topology update "
+                   f"(default {d.sparse_start_epoch})")
+    g.add_argument("--sparse-end-epoch", dest="sparse_end_epoch", type=int, help="last topology update; the "
+                   "masks are fixed after it (default: 3/4 of the epochs)")
+    g.add_argument("--sparse-every", dest="sparse_every", type=int, help="optimizer steps between topology updates "
+                   "(default: one epoch)")
+    g.add_argument("--sparse-exchange-ratio", dest="sparse_exchange_ratio", type=float, help="share of each layer's "
+                   f"active weights dropped and regrown at the first update, cosine-decayed (default "
+                   f"{d.sparse_exchange_ratio})")
+    g.add_argument("--sparse-dense-first", dest="sparse_dense_first", action="store_true", help="keep the first "
+                   "layer dense")
     g = p.add_argument_group("optimizer")
     g.add_argument("--optimizer", choices=train.OPTIMIZERS, help=f"cosine learning-rate schedule either way "
                    f"(default {d.optimizer})")
@@ -739,9 +771,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "continues; a cache built with other settings is never overwritten. Event recordings "
                        "become T frames of ON/OFF counts; the module revsnn_jax.event_datasets lists each "
                        "dataset's raw layout and split.")
-    p.add_argument("dataset", choices=tuple(EVENT_DATASETS) + tuple(CIFAR_ARCHIVES))
-    p.add_argument("--raw", default=None, help="the raw folder (event data) or archive (cifar-10-python.tar.gz, "
-                   "cifar-100-python.tar.gz); event_digits takes none")
+    p.add_argument("dataset", choices=tuple(EVENT_DATASETS) + tuple(CIFAR_ARCHIVES) + ("tiny_imagenet",))
+    p.add_argument("--raw", default=None, help="the raw folder (event data; tiny-imagenet-200/ unpacked) or "
+                   "archive (cifar-10-python.tar.gz, cifar-100-python.tar.gz); event_digits takes none")
     p.add_argument("--data-dir", dest="data_dir", default=None, help="where the cache goes (default "
                    "$REVSNN_DATA_DIR or ~/.cache/revsnn_jax)")
     p.add_argument("--timesteps", type=_positive, default=None, help="frames per sample (default 20)")

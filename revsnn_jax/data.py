@@ -9,6 +9,9 @@ dataset          source                split
 ``cifar10``      tensorflow-datasets   ``train`` (50,000) / ``test`` (10,000), 32x32x3, read with
 ``cifar100``     ``tfds.data_source``  ``tfds.data_source`` (array_record; no TensorFlow needed). Must be
                                        prepared beforehand (see :func:`load`); nothing is downloaded here.
+``tiny_imagenet`` the unpacked            ``train`` (100,000) / ``val`` as the test split (10,000), 64x64x3,
+                 distribution, prepared  200 classes (sorted wnids); stored as uint8 and normalised per batch
+                 by ``revsnn prepare``   (:mod:`revsnn_jax.tiny_imagenet`).
 ``dvs_gesture``   raw files prepared by     Event frames (``encoding="frames"``): every sample is ``T`` frames of
 ``cifar10_dvs``  ``revsnn prepare``       per-pixel ON/OFF counts, ``[T, H, W, 2]``, read from a cache that
 ``nmnist``       (see                     ``revsnn prepare`` built once (:mod:`revsnn_jax.event_datasets` gives
@@ -174,6 +177,48 @@ def _cifar(name: str, data_dir: str | None, frames=None, say=print) -> Dataset:
     return _normalised(name, *splits["train"], *splits["test"], num_classes, augment=True)
 
 
+class NormalizedImages:
+    """``uint8`` images (e.g. memory-mapped) that index as float32, normalised per channel: a large image set
+    stays on disk and only the rows of a batch are converted."""
+
+    def __init__(self, images: np.ndarray, mean: np.ndarray, std: np.ndarray):
+        self.images = images
+        self.scale = (1.0 / (255.0 * std)).astype(np.float32)
+        self.shift = (mean / std).astype(np.float32)
+        self.shape, self.ndim, self.dtype = images.shape, images.ndim, np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index) -> np.ndarray:
+        return np.asarray(self.images[index], np.float32) * self.scale - self.shift
+
+
+def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation of ``uint8 [N, H, W, C]`` images scaled to [0, 1], read in chunks
+    (float64 sums)."""
+    total, sq, count = 0.0, 0.0, 0
+    for start in range(0, len(images), chunk):
+        part = np.asarray(images[start:start + chunk], np.float64) / 255.0
+        total = total + part.sum((0, 1, 2))
+        sq = sq + np.square(part).sum((0, 1, 2))
+        count += part.shape[0] * part.shape[1] * part.shape[2]
+    mean = total / count
+    return mean, np.sqrt(np.maximum(sq / count - mean ** 2, 0.0)) + 1e-8
+
+
+def _tiny_imagenet(data_dir: str | None, frames=None, say=print) -> Dataset:
+    from revsnn_jax import event_datasets, prepared, tiny_imagenet
+    data_dir = data_dir or event_datasets.default_data_dir()
+    root = tiny_imagenet.cache_dir(data_dir)
+    settings, splits = prepared.read(root, hint=f"; prepare it with `revsnn prepare tiny_imagenet --raw "
+                                                f"tiny-imagenet-200/ --data-dir {data_dir}`")
+    mean, std = channel_stats(splits["train"][0])
+    return Dataset("tiny_imagenet", NormalizedImages(splits["train"][0], mean, std), splits["train"][1],
+                   NormalizedImages(splits["test"][0], mean, std), splits["test"][1], settings["num_classes"],
+                   augment=True)
+
+
 def _normalised(name, train_x, train_y, test_x, test_y, num_classes, augment) -> Dataset:
     mean = train_x.mean(axis=(0, 1, 2), dtype=np.float64)
     std = train_x.std(axis=(0, 1, 2), dtype=np.float64) + 1e-8
@@ -256,6 +301,9 @@ DATASETS = {
                            batch_size=128, train_size=50_000, augment=True),
     "cifar100": DatasetInfo(functools.partial(_cifar, "cifar100"), (32, 32, 3), 100, model="resnet18",
                             epochs=200, batch_size=128, train_size=50_000, augment=True),
+    # 64x64, 200 classes; the validation split is the test split (the test images have no labels)
+    "tiny_imagenet": DatasetInfo(_tiny_imagenet, (64, 64, 3), 200, model="vgg16", epochs=300, batch_size=128,
+                                 train_size=100_000, augment=True),
     "dvs_gesture": DatasetInfo(_events("dvs_gesture"), (128, 128, 2), 11, model="vgg11", epochs=200,
                                batch_size=16, encoding="frames", train_size=1176, augment=True,
                                augmentation=("crop", "roll")),   # no flip: left and right hand are classes

@@ -208,6 +208,9 @@ def _export_vgg(g, model: SpikingVGG, paths, dt, shape) -> str:
 
 
 def _export_resnet(g, model: SpikingResNet, paths, dt, shape) -> str:
+    if getattr(model, "hidden", None) is not None:
+        raise InputError("no NIR export yet for a ResNet with a spiking linear layer before its head "
+                         "(resnet19_nd): only the convolutional ResNets export")
     src, shape = _conv(g, model.stem_conv, model.stem_bn, paths, shape, "input")
     src = _neuron(g, model.stem_neuron, paths, dt, shape, src)
     for block in model.blocks:

@@ -44,7 +44,7 @@ DATASET_FIELDS = ("model", "epochs", "batch_size")   # filled from the dataset's
 # (every exact strategy computes the same gradients).
 RESUMABLE_CHANGES = ("data_dir", "strategy", "anchor_every", "low_memory", "keep_convs", "on_nonfinite")
 NEURON_FIELDS = ("tau", "v_threshold", "v_reset", "alpha", "beta", "groups", "surrogate", "surrogate_width",
-                 "frac_bits", "x_max", "snap")
+                 "surrogate_support", "frac_bits", "x_max", "snap")
 """TrainConfig's neuron settings: the union of the neuron types' fields (a test keeps the two in step). ``None``
 means the chosen neuron's own default; a setting the neuron does not have must stay ``None``."""
 
@@ -83,6 +83,19 @@ class TrainConfig:
     groups: int | None = None
     surrogate: str | None = None
     surrogate_width: float | None = None
+    surrogate_support: float | None = None
+    dspike_search_every: int | None = None
+    dspike_step: float = 0.2
+    dspike_floor: float = 0.2
+    dspike_eps: float = 0.05
+    dspike_layer: str | None = None
+    sparse_final_density: float | None = None
+    sparse_initial_density: float = 0.5
+    sparse_start_epoch: int = 0
+    sparse_end_epoch: int | None = None
+    sparse_every: int | None = None
+    sparse_exchange_ratio: float = 0.5
+    sparse_dense_first: bool = False
     frac_bits: int | None = None
     x_max: float | None = None
     snap: bool | None = None
@@ -142,8 +155,39 @@ class TrainConfig:
         if foreign:
             raise InputError(f"neuron {self.neuron!r} has no setting {', '.join(foreign)} (its settings: "
                              f"{', '.join(own)})")
-        fill.update({k: v for k, v in own.items() if getattr(self, k) is None})
+        surrogate = self.surrogate or own["surrogate"]
+        if surrogate == "dspike":
+            from revsnn_jax.dspike import DEFAULT_TEMPERATURE
+            if self.surrogate_width is None:
+                fill["surrogate_width"] = DEFAULT_TEMPERATURE
+            if self.dspike_search_every is None:
+                fill["dspike_search_every"] = 1
+        else:
+            given = [f"dspike_{k}" for k in ("search_every", "step", "floor", "eps", "layer")
+                     if getattr(self, f"dspike_{k}") != TrainConfig.__dataclass_fields__[f"dspike_{k}"].default]
+            if given:
+                raise InputError(f"{', '.join(given)} set the temperature search of the dspike surrogate; this run's "
+                                 f"surrogate is {surrogate!r} (pass --surrogate dspike)")
+        fill.update({k: v for k, v in own.items() if getattr(self, k) is None and k not in fill})
         cfg = dataclasses.replace(self, **fill)
+        if cfg.dspike_search_every is not None and cfg.dspike_search_every < 0:
+            raise InputError(f"dspike_search_every must be >= 0 (0: a fixed temperature), got "
+                             f"{cfg.dspike_search_every}")
+        cfg.temperature_search()   # checks its settings
+        if cfg.sparse_final_density is None:
+            given = [f.name for f in dataclasses.fields(TrainConfig) if f.name.startswith("sparse_")
+                     and getattr(cfg, f.name) != f.default]
+            if given:
+                raise InputError(f"{', '.join(given)} set dynamic sparse training; give sparse_final_density "
+                                 "(--sparse-final-density) to use it")
+        else:
+            end = cfg.sparse_end_epoch
+            if end is not None and not cfg.sparse_start_epoch <= end <= cfg.epochs:
+                raise InputError(f"sparse_end_epoch must be in [sparse_start_epoch, epochs] = "
+                                 f"[{cfg.sparse_start_epoch}, {cfg.epochs}], got {end}")
+            if not 0 <= cfg.sparse_start_epoch <= cfg.epochs:
+                raise InputError(f"sparse_start_epoch must be in [0, epochs], got {cfg.sparse_start_epoch}")
+            cfg.sparse_schedule(1)   # checks densities, ratios and the interval
         _check_choice("model", cfg.model, MODELS)
         _check_choice("encoding", cfg.encoding, network.ENCODINGS)
         for name in ("timesteps", "epochs", "batch_size"):
@@ -166,6 +210,29 @@ class TrainConfig:
         if strategy.neuron_grad == "paper":
             neurons.step_fn(neuron, "paper")   # only the paper's neuron (groups=2) has Eq. 11-12
         return cfg
+
+    def temperature_search(self):
+        """The :class:`~revsnn_jax.dspike.TemperatureSearch` of a resolved config with the ``dspike`` surrogate and
+        ``dspike_search_every >= 1``; None otherwise (a fixed temperature)."""
+        if self.surrogate != "dspike" or not self.dspike_search_every:
+            return None
+        from revsnn_jax.dspike import TemperatureSearch
+        return TemperatureSearch(every=self.dspike_search_every, step=self.dspike_step, floor=self.dspike_floor,
+                                 eps=self.dspike_eps, layer=self.dspike_layer)
+
+    def sparse_schedule(self, steps_per_epoch: int):
+        """The :class:`~revsnn_jax.sparse.SparseSchedule` of a resolved config in optimizer steps (None: dense).
+        Updates run from ``sparse_start_epoch`` to ``sparse_end_epoch`` (default: three quarters of the epochs),
+        every ``sparse_every`` steps (default: once per epoch)."""
+        if self.sparse_final_density is None:
+            return None
+        from revsnn_jax.sparse import SparseSchedule
+        end = self.sparse_end_epoch if self.sparse_end_epoch is not None else \
+            max(self.sparse_start_epoch, round(0.75 * self.epochs))
+        return SparseSchedule(initial_density=self.sparse_initial_density, final_density=self.sparse_final_density,
+                              start=self.sparse_start_epoch * steps_per_epoch, end=end * steps_per_epoch,
+                              every=self.sparse_every or steps_per_epoch, exchange_ratio=self.sparse_exchange_ratio,
+                              dense_first=self.sparse_dense_first)
 
     def strategy_value(self) -> Strategy:
         """The :class:`~revsnn_jax.strategies.Strategy` this config names."""
@@ -268,7 +335,7 @@ def loss_and_grads(graphdef, params, batch_stats, inputs, labels, *, timesteps: 
 
 def make_train_step(graphdef, optimizer: optax.GradientTransformation, *, timesteps: int,
                     strategy: Strategy | str = "inverse_grad", encoding: str = "direct", bn_momentum: float = 0.9,
-                    on_nonfinite: str = "stop"):
+                    on_nonfinite: str = "stop", sparse=None):
     """A pure ``train_step(params, batch_stats, opt_state, inputs, labels) -> (params, batch_stats, opt_state,
     metrics)``; jit it once (with ``donate_argnums=(0, 1, 2)``).
 
@@ -277,23 +344,45 @@ def make_train_step(graphdef, optimizer: optax.GradientTransformation, *, timest
     ``metrics["finite"]`` says whether the loss, every gradient and the updated state are finite (computed in the
     step: the caller reads it with the other metrics, no extra device sync). ``on_nonfinite="skip-step"`` also
     returns the state unchanged for a non-finite step; ``"stop"`` leaves the decision to the caller.
+
+    Dynamic sparse training (:mod:`revsnn_jax.sparse`): ``sparse=(schedule, which)`` (a
+    :class:`~revsnn_jax.sparse.SparseSchedule` and :func:`~revsnn_jax.sparse.masked`) makes it
+    ``train_step(params, batch_stats, opt_state, masks, step, inputs, labels) -> (params, batch_stats, opt_state,
+    masks, metrics)``, ``step`` the number of optimizer steps taken so far; ``metrics["density"]`` is the share of
+    masked weights that are non-zero after the step.
     """
     strategy = as_strategy(strategy)
     _check_choice("on_nonfinite", on_nonfinite, ON_NONFINITE)
+    if sparse is not None:
+        from revsnn_jax import sparse as sparse_lib
+        schedule, which = sparse
+        before_update, after_update = sparse_lib.make_sparse_update(optimizer, schedule, which)
 
-    def train_step(params, batch_stats, opt_state, inputs, labels):
+    def core(params, batch_stats, opt_state, masks, step, inputs, labels):
         (loss, (logits, stats)), grads = loss_and_grads(graphdef, params, batch_stats, inputs, labels,
                                                         timesteps=timesteps, strategy=strategy, encoding=encoding)
+        if sparse is not None:   # the dense gradient decides growth; the optimizer sees it masked
+            grads, new_masks = before_update(params, masks, grads, step)
         updates, new_opt_state = optimizer.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
+        metrics = {}
+        if sparse is not None:
+            new_params, new_opt_state = after_update(new_params, new_opt_state, new_masks)
+            metrics["density"] = sparse_lib.density(new_masks, which)
         new_batch_stats = network.update_batch_stats(graphdef, new_params, batch_stats, stats, bn_momentum)
         finite = jnp.isfinite(loss) & all_finite((grads, new_params, new_batch_stats))
-        metrics = {"loss": loss, "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels), "finite": finite}
+        metrics.update(loss=loss, accuracy=jnp.mean(jnp.argmax(logits, -1) == labels), finite=finite)
+        new = (new_params, new_batch_stats, new_opt_state) + ((new_masks,) if sparse is not None else ())
         if on_nonfinite == "skip-step":
-            keep = functools.partial(jax.tree.map, lambda new, old: jnp.where(finite, new, old))
-            return (keep(new_params, params), keep(new_batch_stats, batch_stats), keep(new_opt_state, opt_state),
-                    metrics)
-        return new_params, new_batch_stats, new_opt_state, metrics
+            old = (params, batch_stats, opt_state) + ((masks,) if sparse is not None else ())
+            new = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)
+        return (*new, metrics)
+
+    if sparse is not None:
+        return core
+
+    def train_step(params, batch_stats, opt_state, inputs, labels):
+        return core(params, batch_stats, opt_state, None, None, inputs, labels)
 
     return train_step
 
@@ -358,14 +447,33 @@ def lax_slice(a: np.ndarray, axis: int, start: int, stop: int) -> np.ndarray:
     return a[(slice(None),) * axis + (slice(start, stop),)]
 
 
-def jit_steps(graphdef, optimizer, cfg: TrainConfig, mesh: Mesh):
-    """The jitted train and eval steps with data-parallel shardings (outputs replicated)."""
+def jit_steps(graphdef, optimizer, cfg: TrainConfig, mesh: Mesh, sparsity=None, params_like=None):
+    """The jitted train and eval steps with data-parallel shardings (outputs replicated); with ``sparsity`` (a
+    :class:`~revsnn_jax.sparse.SparseSchedule`; ``params_like``: the parameters' structure) the sparse step."""
     replicated = NamedSharding(mesh, PartitionSpec())
+    if sparsity is not None:
+        from revsnn_jax import sparse as sparse_lib
+    sparse = None if sparsity is None else (sparsity, sparse_lib.masked(params_like, sparsity,
+                                                                         cfg.input_shape()[-1]))
     train_step = make_train_step(graphdef, optimizer, timesteps=cfg.timesteps, strategy=cfg.strategy_value(),
-                                 encoding=cfg.encoding, bn_momentum=cfg.bn_momentum, on_nonfinite=cfg.on_nonfinite)
+                                 encoding=cfg.encoding, bn_momentum=cfg.bn_momentum, on_nonfinite=cfg.on_nonfinite,
+                                 sparse=sparse)
     eval_step = make_eval_step(graphdef, timesteps=cfg.timesteps, encoding=cfg.encoding)
-    return (jax.jit(train_step, donate_argnums=(0, 1, 2), out_shardings=replicated),
+    donate = (0, 1, 2, 3) if sparse is not None else (0, 1, 2)
+    return (jax.jit(train_step, donate_argnums=donate, out_shardings=replicated),
             jax.jit(eval_step, out_shardings=replicated))
+
+
+def run_step(train_step, state: dict, images, labels):
+    """One training step on a run's state dict (see :func:`build`): ``(new state, metrics)``."""
+    if "masks" in state:
+        params, batch_stats, opt_state, masks, metrics = train_step(
+            state["params"], state["batch_stats"], state["opt_state"], state["masks"], state["step"], images, labels)
+        return {"params": params, "batch_stats": batch_stats, "opt_state": opt_state, "masks": masks,
+                "step": state["step"] + 1}, metrics
+    params, batch_stats, opt_state, metrics = train_step(state["params"], state["batch_stats"], state["opt_state"],
+                                                         images, labels)
+    return {"params": params, "batch_stats": batch_stats, "opt_state": opt_state, "step": state["step"] + 1}, metrics
 
 
 # --- the job -------------------------------------------------------------------------------------------------
@@ -388,9 +496,27 @@ def build(cfg: TrainConfig, ds: data.Dataset, mesh: Mesh):
         raise InputError(f"batch size {cfg.batch_size} is larger than the training set ({len(ds.train_labels)})")
     graphdef, params, batch_stats = _model(cfg, ds.input_shape, ds.num_classes)
     optimizer = make_optimizer(cfg, steps_per_epoch * cfg.epochs)
-    state = replicate({"params": params, "batch_stats": batch_stats, "opt_state": optimizer.init(params),
-                       "step": jnp.zeros((), jnp.int32)}, mesh)
+    state = replicate(initial_state(cfg, params, batch_stats, optimizer, steps_per_epoch), mesh)
     return graphdef, state, optimizer, steps_per_epoch
+
+
+def initial_state(cfg: TrainConfig, params, batch_stats, optimizer, steps_per_epoch: int) -> dict:
+    """``{"params", "batch_stats", "opt_state", "step"}`` at step 0, plus ``"masks"`` for sparse training (the
+    parameters then start pruned to the initial density)."""
+    state = {"params": params, "batch_stats": batch_stats, "step": jnp.zeros((), jnp.int32)}
+    schedule = cfg.sparse_schedule(steps_per_epoch)
+    if schedule is not None:
+        from revsnn_jax import sparse
+        state["masks"] = sparse.init_masks(params, schedule, cfg.input_shape()[-1])
+        state["params"] = params = sparse.apply(params, state["masks"])
+    state["opt_state"] = optimizer.init(params)
+    return state
+
+
+def _steps_per_epoch(cfg: TrainConfig) -> int:
+    """Steps per epoch from the registry's training-set size (1 if unknown): for builds without data."""
+    size = data.DATASETS[cfg.dataset].train_size
+    return max(data.steps_per_epoch(size, cfg.batch_size), 1) if size else 1
 
 
 def dry_run(config: TrainConfig) -> dict:
@@ -402,9 +528,11 @@ def dry_run(config: TrainConfig) -> dict:
     check_batch_size(cfg.batch_size, mesh)
     graphdef, params, batch_stats = _model(cfg, cfg.input_shape(), info.num_classes)
     optimizer = make_optimizer(cfg, 1)
-    train_step, _ = jit_steps(graphdef, optimizer, cfg, mesh)
-    executable = train_step.lower(compiled.abstract(params), compiled.abstract(batch_stats),
-                                  jax.eval_shape(optimizer.init, params),
+    steps_per_epoch = _steps_per_epoch(cfg)
+    train_step, _ = jit_steps(graphdef, optimizer, cfg, mesh, cfg.sparse_schedule(steps_per_epoch), params)
+    state = jax.eval_shape(lambda p, b: initial_state(cfg, p, b, optimizer, steps_per_epoch), params, batch_stats)
+    sparse_args = (state["masks"], state["step"]) if "masks" in state else ()
+    executable = train_step.lower(state["params"], state["batch_stats"], state["opt_state"], *sparse_args,
                                   jax.ShapeDtypeStruct(cfg.batch_shape(), jnp.float32),
                                   jax.ShapeDtypeStruct((cfg.batch_size,), jnp.int32)).compile()
     return {"model": cfg.model, "dataset": cfg.dataset, "timesteps": cfg.timesteps, "strategy": cfg.strategy,
@@ -433,8 +561,7 @@ def load_trained(workdir: str, notice: Callable[[str], None] | None = None):
     mesh = data_mesh()
     graphdef, params, batch_stats = _model(cfg, cfg.input_shape(), info.num_classes)
     optimizer = make_optimizer(cfg, 1)
-    like = replicate({"params": params, "batch_stats": batch_stats, "opt_state": optimizer.init(params),
-                      "step": jnp.zeros((), jnp.int32)}, mesh)
+    like = replicate(initial_state(cfg, params, batch_stats, optimizer, _steps_per_epoch(cfg)), mesh)
     state, meta = checkpoints.restore(workdir, like, notice=notice or (lambda m: print(m, file=sys.stderr)),
                                       quarantine=False)
     return cfg, nnx.merge(graphdef, state["params"], state["batch_stats"]), meta
@@ -510,10 +637,13 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, resume: bool = Fals
             say(f"dropped {dropped} line(s) of metrics.jsonl beyond the checkpoint (epoch {start_epoch})")
         with open(os.path.join(workdir, "config.json"), "w") as f:
             json.dump(dataclasses.asdict(cfg), f, indent=1)
-        train_step, eval_step = jit_steps(graphdef, optimizer, cfg, mesh)
+        train_steps = TrainSteps(graphdef, optimizer, cfg, mesh, cfg.sparse_schedule(steps_per_epoch),
+                                 state["params"])
+        if meta is not None and start_epoch and "surrogate_temperature" in meta:
+            train_steps.temperature = meta["surrogate_temperature"]
         started_training = True
-        return _run_epochs(cfg, workdir, ds, mesh, state, train_step, eval_step, steps_per_epoch, start_epoch,
-                           progress, on_step, say)
+        return _run_epochs(cfg, workdir, ds, mesh, state, train_steps, steps_per_epoch, start_epoch, progress,
+                           on_step, say)
     except BaseException:
         if created and not started_training:
             shutil.rmtree(created, ignore_errors=True)   # ours, and nothing in it yet
@@ -522,7 +652,46 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, resume: bool = Fals
         lock.release()
 
 
-def _run_epochs(cfg, workdir, ds, mesh, state, train_step, eval_step, steps_per_epoch, start_epoch, progress,
+class TrainSteps:
+    """The jitted train and eval steps of a run. With the ``dspike`` surrogate and a temperature search, the
+    training step depends on the current temperature (a static neuron setting): one compiled step is kept per
+    temperature, and :meth:`search` runs the search at the start of every ``dspike_search_every``-th epoch."""
+
+    def __init__(self, graphdef, optimizer, cfg: TrainConfig, mesh: Mesh, sparsity=None, params_like=None):
+        self.graphdef, self.optimizer, self.cfg, self.mesh = graphdef, optimizer, cfg, mesh
+        self.temperature = cfg.surrogate_width if cfg.surrogate == "dspike" else None
+        self.sparsity, self.params_like = sparsity, params_like
+        train_step, self.eval_step = jit_steps(graphdef, optimizer, cfg, mesh, sparsity, params_like)
+        self._train, self._used = {self.temperature: train_step}, set()
+        self.settings, self._searcher = cfg.temperature_search(), None
+
+    def train_step(self, state):
+        """``(the training step at the current temperature, whether this is its first use, i.e. it compiles)``."""
+        if self.temperature not in self._train:
+            from revsnn_jax.dspike import with_temperature
+            graphdef = with_temperature(self.graphdef, state["params"], state["batch_stats"], self.temperature)
+            self._train[self.temperature] = jit_steps(graphdef, self.optimizer, self.cfg, self.mesh, self.sparsity,
+                                                      self.params_like)[0]
+        first = self.temperature not in self._used
+        self._used.add(self.temperature)
+        return self._train[self.temperature], first
+
+    def search(self, state, images, labels) -> dict:
+        """Runs the temperature search on one batch and adopts its choice; returns its report."""
+        from revsnn_jax import dspike
+        from revsnn_jax.nn.params import first_layer
+        if self._searcher is None:
+            cfg = self.cfg
+            layer = self.settings.layer or first_layer(state["params"], cfg.input_shape()[-1])
+            make = functools.partial(make_loss, timesteps=cfg.timesteps, strategy=cfg.strategy_value(),
+                                     encoding=cfg.encoding)
+            self._searcher = dspike.Searcher(self.graphdef, make, layer, self.settings)
+        found = self._searcher.search(self.temperature, state["params"], state["batch_stats"], images, labels)
+        self.temperature = found["temperature"]
+        return {"layer": self._searcher.layer, **found}
+
+
+def _run_epochs(cfg, workdir, ds, mesh, state, steps: TrainSteps, steps_per_epoch, start_epoch, progress,
                 on_step, say) -> dict:
     augment = cfg.augmentation(ds) if (ds.augment if cfg.augment is None else cfg.augment) else ()
     saver = checkpoints.Saver(workdir)
@@ -530,13 +699,21 @@ def _run_epochs(cfg, workdir, ds, mesh, state, train_step, eval_step, steps_per_
     record, skipped_total = None, 0
     try:
         for epoch in range(start_epoch, cfg.epochs):
+            found = None
+            if steps.settings is not None and epoch % steps.settings.every == 0:
+                images, labels = next(iter(data.train_batches(ds, cfg.batch_size, cfg.seed, epoch, augment)))
+                found = steps.search(state, *shard_batch(mesh, images, labels.astype(np.int32)))
+                say(f"dspike temperature {found['previous']} -> {found['temperature']} (cosines "
+                    + ", ".join(f"b={b}: {c}" for b, c in found["cosines"].items())
+                    + f"; {found['forwards']} forwards, {found['seconds']:.1f} s)")
             t0 = time.perf_counter()
             batches = data.train_batches(ds, cfg.batch_size, cfg.seed, epoch, augment)
+            train_step, first_use = steps.train_step(state)
             try:
                 state, train_metrics = _train_epoch(state, batches, train_step, mesh, steps_per_epoch, epoch, cfg,
-                                                    progress, on_step, say if epoch == start_epoch else None)
+                                                    progress, on_step, say if first_use else None)
                 seconds = time.perf_counter() - t0
-                test = evaluate(eval_step, state, ds.test_images, ds.test_labels, cfg.batch_size, mesh)
+                test = evaluate(steps.eval_step, state, ds.test_images, ds.test_labels, cfg.batch_size, mesh)
                 if not math.isfinite(test["loss"]):
                     raise Diverged({"epoch": epoch + 1, "step": int(state["step"]), "where": "evaluation",
                                     "test_loss": test["loss"]})
@@ -547,9 +724,14 @@ def _run_epochs(cfg, workdir, ds, mesh, state, train_step, eval_step, steps_per_
                       "test_loss": test["loss"], "test_accuracy": test["accuracy"],
                       "epoch_seconds": round(seconds, 3),
                       "images_per_second": round(steps_per_epoch * cfg.batch_size / seconds, 1)}
+            extra = {}
+            if steps.temperature is not None:
+                extra["surrogate_temperature"] = record["surrogate_temperature"] = steps.temperature
+                if found is not None:
+                    record["dspike_search"] = found
             # Metrics first: a run killed before its checkpoint lands drops this line again on resume.
             rundir.append(workdir, record)
-            saver.save(epoch + 1, state, {"config": dataclasses.asdict(cfg), "epochs_done": epoch + 1})
+            saver.save(epoch + 1, state, {"config": dataclasses.asdict(cfg), "epochs_done": epoch + 1, **extra})
             skipped = f" | {record['skipped_steps']} non-finite steps skipped" if record.get("skipped_steps") else ""
             say(f"epoch {epoch + 1}/{cfg.epochs}: train loss {_fmt(record['train_loss'])} "
                 f"acc {record['train_accuracy']:.4f} | test loss {_fmt(record['test_loss'])} "
@@ -612,12 +794,9 @@ def _train_epoch(state, batches, train_step, mesh, steps, epoch, cfg, progress, 
                 announce(f"compiling the training step ({cfg.model}, T={cfg.timesteps}, {cfg.strategy}, "
                          f"batch {cfg.batch_size})...")
                 tc = time.perf_counter()
-            params, batch_stats, opt_state, metrics = train_step(state["params"], state["batch_stats"],
-                                                                 state["opt_state"], images, labels)
+            state, metrics = run_step(train_step, state, images, labels)
             if announce:
                 announce(f"compiled in {time.perf_counter() - tc:.1f} s; training")
-            state = {"params": params, "batch_stats": batch_stats, "opt_state": opt_state,
-                     "step": state["step"] + 1}
             if on_step is not None:
                 on_step(epoch * steps + i + 1, metrics)
             pending.append(metrics)
@@ -643,6 +822,8 @@ def _train_epoch(state, batches, train_step, mesh, steps, epoch, cfg, progress, 
                         "skipped_steps": steps})
     out = {"train_loss": round(sums["loss"] / finite_steps, 6),
            "train_accuracy": round(sums["accuracy"] / finite_steps, 6)}
+    if "density" in host[-1]:
+        out["density"] = round(float(host[-1]["density"]), 6)
     if cfg.on_nonfinite == "skip-step":
         out["skipped_steps"] = steps - finite_steps
     return state, out

@@ -155,7 +155,7 @@ def test_lif_step_hard_reset():
     (lambda: RevLIFParams(beta=0.0), "beta must be non-zero"),
     (lambda: RevLIFParams(tau=0.0), "tau must be > 0"),
     (lambda: RevLIFParams(surrogate="relu"), "unknown surrogate 'relu'"),
-    (lambda: LIFParams(surrogate_width=0.0), "surrogate_width must be > 0"),
+    (lambda: LIFParams(surrogate_width=0.0), "surrogate_width must be a finite number > 0"),
 ])
 def test_bad_params_raise(make, message):
     with pytest.raises(ValueError, match=message):

@@ -69,7 +69,8 @@ import jax.numpy as jnp
 
 from revsnn_jax.errors import InputError
 from revsnn_jax.neurons import base
-from revsnn_jax.surrogate import check_surrogate, surrogate_grad
+from revsnn_jax.surrogate import DEFAULT_SUPPORT, check_surrogate, surrogate_grad
+from revsnn_jax.surrogate import of as surrogate_of
 
 MAX_DENOMINATOR_BITS = 6
 """Dyadic constants are ``k / 2^j`` with ``j`` at most this (keeps every integer product inside int32)."""
@@ -127,7 +128,7 @@ class ExactRevLIFParams:
       x_max: inputs are clipped to ``[-x_max, x_max]`` (a multiple of ``2^-frac_bits``).
       snap: keep one parity bit of each quantised input, so that a recomputed input within half a unit of the
         forward's is snapped back (needed wherever recomputation is not bit-identical, e.g. GPU convolutions).
-      surrogate, surrogate_width: see :mod:`revsnn_jax.surrogate`.
+      surrogate, surrogate_width, surrogate_support: see :mod:`revsnn_jax.surrogate`.
     """
 
     tau: float = 2.0
@@ -141,11 +142,12 @@ class ExactRevLIFParams:
     snap: bool = True
     surrogate: str = "paper"
     surrogate_width: float = 2.0
+    surrogate_support: float = DEFAULT_SUPPORT
     kind: ClassVar[str] = "exact_rev"
     exact_inverse: ClassVar[bool] = True
 
     def __post_init__(self):
-        check_surrogate(self.surrogate, self.surrogate_width)
+        check_surrogate(self.surrogate, self.surrogate_width, self.surrogate_support)
         base.check_groups_value(self.groups)
         if isinstance(self.frac_bits, bool) or not isinstance(self.frac_bits, int) or not 4 <= self.frac_bits <= 20:
             raise InputError(f"frac_bits must be an integer in 4..20, got {self.frac_bits!r}")
@@ -371,7 +373,7 @@ def _vjp(p: ExactRevLIFParams, m, s, gy, gvn):
     alpha = fx.alpha_num / 2 ** fx.alpha_bits
     beta = fx.beta_num / 2 ** fx.beta_bits
     mf = from_fixed(p, m, gy.dtype)
-    sg = surrogate_grad(mf - fx.v_threshold / fx.one, p.surrogate, p.surrogate_width)
+    sg = surrogate_grad(mf - fx.v_threshold / fx.one, *surrogate_of(p))
     local = gvn * (1 - s.astype(gy.dtype)) + (gy + gvn * (fx.v_reset / fx.one - mf)) * sg   # gM without the chain
 
     def group(to_input, per_group):     # group k+1 integrates Y_k: a gM_{k+1} flows into Y_k

@@ -22,12 +22,13 @@ import jax.numpy as jnp
 
 from revsnn_jax.errors import InputError
 from revsnn_jax.neurons.base import check_state
-from revsnn_jax.surrogate import check_surrogate, spike, surrogate_grad
+from revsnn_jax.surrogate import DEFAULT_SUPPORT, check_surrogate, spike, surrogate_grad
+from revsnn_jax.surrogate import of as surrogate_of
 
 
 def _lif(k, p, x, v):
     m = v + k * (x - (v - p.v_reset))
-    s = spike(m - p.v_threshold, p.surrogate, p.surrogate_width)
+    s = spike(m - p.v_threshold, *surrogate_of(p))
     return s, (1 - s) * m + s * p.v_reset
 
 
@@ -36,7 +37,7 @@ def _lif_vjp(k, p, x, v, gy, gv):
     m = v + k * (x - (v - p.v_reset))
     s = (m >= p.v_threshold).astype(m.dtype)
     gs = gy + gv * (p.v_reset - m)
-    gm = gv * (1 - s) + gs * surrogate_grad(m - p.v_threshold, p.surrogate, p.surrogate_width)
+    gm = gv * (1 - s) + gs * surrogate_grad(m - p.v_threshold, *surrogate_of(p))
     return gm * (x - v + p.v_reset), gm * k, gm * (1 - k)
 
 
@@ -48,7 +49,7 @@ class LIFParams:
     Attributes:
       tau: membrane time constant, ``> 0`` (``k = 1/tau``).
       v_threshold, v_reset: :math:`V_{th}`, :math:`V_{reset}`.
-      surrogate, surrogate_width: see :mod:`revsnn_jax.surrogate`.
+      surrogate, surrogate_width, surrogate_support: see :mod:`revsnn_jax.surrogate`.
     """
 
     tau: float = 2.0
@@ -56,12 +57,13 @@ class LIFParams:
     v_reset: float = 0.0
     surrogate: str = "paper"
     surrogate_width: float = 2.0
+    surrogate_support: float = DEFAULT_SUPPORT
     kind: ClassVar[str] = "lif"
 
     def __post_init__(self):
         if not self.tau > 0:
             raise InputError(f"tau must be > 0, got {self.tau}")
-        check_surrogate(self.surrogate, self.surrogate_width)
+        check_surrogate(self.surrogate, self.surrogate_width, self.surrogate_support)
 
     def init_theta(self, width: int):
         return None
@@ -91,12 +93,13 @@ class PLIFParams:
     v_reset: float = 0.0
     surrogate: str = "paper"
     surrogate_width: float = 2.0
+    surrogate_support: float = DEFAULT_SUPPORT
     kind: ClassVar[str] = "plif"
 
     def __post_init__(self):
         if not self.tau > 1:
             raise InputError(f"PLIF's initial tau must be > 1 (1/tau = sigmoid(w) < 1), got {self.tau}")
-        check_surrogate(self.surrogate, self.surrogate_width)
+        check_surrogate(self.surrogate, self.surrogate_width, self.surrogate_support)
 
     def init_theta(self, width: int):
         return {"w": jnp.asarray(-math.log(self.tau - 1.0), jnp.float32)}

@@ -55,7 +55,8 @@ from jax import lax
 from revsnn_jax.errors import InputError
 from revsnn_jax.neurons import base
 from revsnn_jax.neurons.base import SCAN_GROUPS_ABOVE, check_state
-from revsnn_jax.surrogate import check_surrogate, heaviside, spike, surrogate_grad
+from revsnn_jax.surrogate import DEFAULT_SUPPORT, check_surrogate, heaviside, spike, surrogate_grad
+from revsnn_jax.surrogate import of as surrogate_of
 
 
 @jax.tree_util.register_static
@@ -71,7 +72,7 @@ class RevLIFParams:
       beta: :math:`\\beta`, the weight of the passed-through input in :math:`Y`; must be non-zero (the inverse
         divides by it).
       groups: :math:`n \\ge 2`, the number of groups along the last axis.
-      surrogate, surrogate_width: see :mod:`revsnn_jax.surrogate`.
+      surrogate, surrogate_width, surrogate_support: see :mod:`revsnn_jax.surrogate`.
 
     The methods are the neuron interface (:mod:`revsnn_jax.neurons.base`); ``keep``/``rebuild``/``replay`` give
     the paper's Eq. 7-10 inverse to the time-reversing loop for *measuring* it (``run_neuron(...,
@@ -86,6 +87,7 @@ class RevLIFParams:
     groups: int = 2
     surrogate: str = "paper"
     surrogate_width: float = 2.0
+    surrogate_support: float = DEFAULT_SUPPORT
     kind: ClassVar[str] = "rev"
     exact_inverse: ClassVar[bool] = False
     keep_bits: ClassVar[int] = 1
@@ -97,7 +99,7 @@ class RevLIFParams:
             raise InputError("beta must be non-zero: the inverse (Eq. 8, 10) divides by beta")
         if isinstance(self.groups, bool) or not isinstance(self.groups, int) or self.groups < 2:
             raise InputError(f"groups must be an integer >= 2 (one group cannot be inverted), got {self.groups!r}")
-        check_surrogate(self.surrogate, self.surrogate_width)
+        check_surrogate(self.surrogate, self.surrogate_width, self.surrogate_support)
 
     def init_theta(self, width: int):
         return None
@@ -190,7 +192,7 @@ def _group_forward(p: RevLIFParams, inp, v, x_next, spike_fn):
 
 
 def _spike_fn(p: RevLIFParams, spike_fn):
-    return (lambda z: spike(z, p.surrogate, p.surrogate_width)) if spike_fn is None else spike_fn
+    return (lambda z: spike(z, *surrogate_of(p))) if spike_fn is None else spike_fn
 
 
 def rev_forward_groups(p: RevLIFParams, xg: Sequence[jax.Array], vg: Sequence[jax.Array],
@@ -262,7 +264,7 @@ def _group_vjp(p: RevLIFParams, m, y, gy, gvn, to_input):
     """One group of :func:`rev_vjp_groups`: ``(gv_prev, cotangent of the passed-through input, cotangent of the
     integrated input)``."""
     a = 1.0 / p.tau
-    sg = surrogate_grad(m - p.v_threshold, p.surrogate, p.surrogate_width)
+    sg = surrogate_grad(m - p.v_threshold, *surrogate_of(p))
     gy_total = gy + to_input + gvn * (p.v_reset - m)
     gm = gvn * (1 - y) + gy_total * sg
     return p.alpha * gvn + (1 - a) * gm, p.beta * gy_total, a * gm
@@ -282,7 +284,7 @@ def rev_vjp_groups_paper(p: RevLIFParams, mg, gyg):
     """
     if p.groups != 2:
         raise InputError(f"the paper's gradient rule (Eq. 11-12) is defined for groups=2 only, got groups={p.groups}")
-    s1, s2 = (surrogate_grad(m - p.v_threshold, p.surrogate, p.surrogate_width) for m in mg)
+    s1, s2 = (surrogate_grad(m - p.v_threshold, *surrogate_of(p)) for m in mg)
     gx1 = gyg[0] * (s1 / p.tau * (1 + s2 / p.tau) + p.beta)
     gx2 = gyg[1] * (s2 + p.beta)
     return [gx1, gx2], [jnp.zeros_like(gx1), jnp.zeros_like(gx2)]

@@ -19,6 +19,9 @@ MODELS = {
     "vgg19": functools.partial(SpikingVGG, VGG_CFGS[19]),
     "resnet18": functools.partial(SpikingResNet, BasicBlock, (2, 2, 2, 2), (64, 128, 256, 512)),
     "resnet19": functools.partial(SpikingResNet, BasicBlock, (3, 3, 2), (128, 256, 512)),   # tdBN (Zheng 2021)
+    # ND's ResNet-19 (the lottery-ticket SNN code's): 64-channel stem, stride-2 stages, FC-256 + neuron, head
+    "resnet19_nd": functools.partial(SpikingResNet, BasicBlock, (3, 3, 2), (128, 256, 512), stem_width=64,
+                                     strides=(2, 2, 2), hidden=256),
     "resnet34": functools.partial(SpikingResNet, BasicBlock, (3, 4, 6, 3), (64, 128, 256, 512)),
     "resnet50": functools.partial(SpikingResNet, Bottleneck, (3, 4, 6, 3), (64, 128, 256, 512)),
     "resnet101": functools.partial(SpikingResNet, Bottleneck, (3, 4, 23, 3), (64, 128, 256, 512)),

@@ -1,7 +1,9 @@
 """Spiking ResNets for CIFAR-sized input (3x3 stem, no max-pool): basic and bottleneck blocks.
 
 A block adds its shortcut before its last neuron (the spiking ResNet of Zheng et al., 2021, used for ResNet-19).
-Variants are ``partial`` aliases in :mod:`revsnn_jax.nn.models`.
+Variants are ``partial`` aliases in :mod:`revsnn_jax.nn.models`; ``resnet19`` is tdBN's layout (128-channel stem,
+stage strides 1-2-2), ``resnet19_nd`` the one the lottery-ticket SNN code and ND compare on (64-channel stem,
+three stride-2 stages, a 256-wide spiking linear layer before the head).
 """
 
 from __future__ import annotations
@@ -65,24 +67,35 @@ class SpikingResNet(nnx.Module):
     """One timestep of a spiking ResNet; the time loop lives in :func:`revsnn_jax.nn.network.forward`."""
 
     def __init__(self, block: type, layers: Sequence[int], widths: Sequence[int], *, num_classes: int = 10,
-                 in_channels: int = 3, neuron=DEFAULT_NEURON, rngs: nnx.Rngs):
-        if len(layers) != len(widths):
-            raise InputError(f"layers {tuple(layers)} and widths {tuple(widths)} must have the same length")
-        self.stem_conv, self.stem_bn = conv(in_channels, widths[0], 3, 1, rngs), BatchNorm(widths[0])
-        self.stem_neuron = Neuron(neuron, widths[0], "stem")
-        blocks, c = [], widths[0]
+                 in_channels: int = 3, neuron=DEFAULT_NEURON, stem_width: int | None = None,
+                 strides: Sequence[int] | None = None, hidden: int | None = None, rngs: nnx.Rngs):
+        """``stem_width``: the stem's channels (default ``widths[0]``); ``strides``: each stage's first stride
+        (default 1, 2, 2, ...); ``hidden``: a linear layer of this width and a neuron layer before the head."""
+        strides = tuple(strides) if strides is not None else (1,) + (2,) * (len(widths) - 1)
+        if not len(layers) == len(widths) == len(strides):
+            raise InputError(f"layers {tuple(layers)}, widths {tuple(widths)} and strides {strides} must have the "
+                             "same length")
+        stem = stem_width or widths[0]
+        self.stem_conv, self.stem_bn = conv(in_channels, stem, 3, 1, rngs), BatchNorm(stem)
+        self.stem_neuron = Neuron(neuron, stem, "stem")
+        blocks, c = [], stem
         for s, (n, w) in enumerate(zip(layers, widths)):
             for b in range(n):
-                blocks.append(block(c, w, 2 if s > 0 and b == 0 else 1, neuron, rngs, f"stage{s + 1}.block{b + 1}"))
+                blocks.append(block(c, w, strides[s] if b == 0 else 1, neuron, rngs, f"stage{s + 1}.block{b + 1}"))
                 c = w * block.expansion
         self.blocks = nnx.List(blocks)
-        self.head = nnx.Linear(c, num_classes, rngs=rngs)
+        self.hidden = None if hidden is None else nnx.Linear(c, hidden, rngs=rngs)
+        self.hidden_neuron = None if hidden is None else Neuron(neuron, hidden, "hidden")
+        self.head = nnx.Linear(hidden or c, num_classes, rngs=rngs)
         self.in_channels = in_channels
-        self.downsample = 2 ** (len(widths) - 1)
+        self.downsample = 2 ** sum(1 for st in strides if st == 2)
 
     def step(self, x, ctx: StepContext):
         x = ctx.conv_bn_neuron(self.stem_conv, self.stem_bn, self.stem_neuron, x)
         for block in self.blocks:
             x = block(x, ctx)
-        return self.head(x.mean((1, 2)))
+        x = x.mean((1, 2))
+        if self.hidden is not None:
+            x = ctx.neuron(self.hidden_neuron, self.hidden(x))
+        return self.head(x)
 

@@ -9,10 +9,12 @@ on one training batch, the search compares the surrogate gradient of the **first
 
 and keeps the ``b`` whose gradient has the highest cosine similarity with :math:`\\hat g` (never below
 ``floor``). A spiking network's loss is piecewise constant in ``w``, so ``eps`` must be large enough for spikes to
-flip: it is a finite step, not a limit. The paper's text is not public in code; these choices are ours:
+flip: it is a finite step, not a limit. Dspike has no public code; these choices are ours:
 
 * defaults ``b0 = 3``, ``step = 0.2``, ``floor = 0.2`` (those of SpikingJelly's DGS search, which builds on
-  Dspike), ``every = 1`` epoch, ``eps = 0.05`` (measured on the digits: see ``docs/training_methods.md``);
+  Dspike), ``every = 1`` epoch, ``eps = 0.05`` (about a tenth of a first-layer weight's spread at
+  initialisation; on the digits the choice of ``b`` was the same for every ``eps`` from 0.005 to 0.2, see
+  ``docs/training_methods.md``);
 * the batch is the first training batch of the epoch (augmented as training sees it); BatchNorm normalises with
   that batch's statistics, as in training, and the running statistics are not touched;
 * ties keep the current ``b``; a finite-difference gradient of zero (no spike flipped) keeps ``b``;
@@ -118,7 +120,8 @@ class Searcher:
 
     Args:
       graphdef: the model's graphdef (any temperature: the forward does not depend on it).
-      loss_fn: ``make_loss``-style ``graphdef -> loss(params, batch_stats, inputs, labels) -> (loss, aux)``.
+      make_loss: ``graphdef -> loss(params, batch_stats, inputs, labels) -> (loss, aux)`` (e.g.
+        :func:`revsnn_jax.train.make_loss` with the run's settings bound).
       layer: the first layer's parameter path.
       settings: :class:`TemperatureSearch`.
     """

@@ -52,8 +52,8 @@ def main(argv=None) -> int:
                 state["params"]), layer)
         for eps in (float(e) for e in args.eps.split(",")):
             settings = dspike.TemperatureSearch(eps=eps)
-            fd = dspike.Searcher(graphdef, make, layer, settings)._fd_fn()(state["params"], state["batch_stats"],
-                                                                           images, labels)
+            searcher = dspike.Searcher(graphdef, make, layer, settings)
+            fd = searcher.finite_differences(state["params"], state["batch_stats"], images, labels)
             fd = np.asarray(fd)
             row = {"when": when, "eps": eps, "zero_share": float(np.mean(fd == 0)),
                    **{f"cos_b{b}": dspike.cosine(grads[b], fd) for b in grads}}

@@ -138,7 +138,8 @@ class Searcher:
             self._grads[b] = jax.jit(lambda p, s, x, y: get_leaf(jax.grad(lambda q: loss(q, s, x, y)[0])(p), layer))
         return self._grads[b]
 
-    def _fd_fn(self):
+    def finite_differences(self, params, batch_stats, inputs, labels) -> jax.Array:
+        """The central finite-difference gradient of the loss w.r.t. the first layer (compiled once)."""
         if self._fd is None:
             loss, layer, eps, chunk = self.make_loss(self.graphdef), self.layer, self.settings.eps, self.settings.chunk
 
@@ -147,12 +148,12 @@ class Searcher:
                                                              labels)[0], get_leaf(params, layer), eps, chunk)
 
             self._fd = jax.jit(fd)
-        return self._fd
+        return self._fd(params, batch_stats, inputs, labels)
 
     def search(self, b: float, params, batch_stats, inputs, labels) -> dict:
         """``{"temperature": chosen b, "previous", "cosines": {b: cos}, "forwards", "seconds"}``."""
         t0 = time.perf_counter()
-        fd = self._fd_fn()(params, batch_stats, inputs, labels)
+        fd = self.finite_differences(params, batch_stats, inputs, labels)
         cosines = {c: cosine(self._grad_fn(params, batch_stats, c)(params, batch_stats, inputs, labels), fd)
                    for c in self.settings.candidates(b)}
         return {"temperature": choose(snap(b), cosines), "previous": snap(b),

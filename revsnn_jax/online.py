@@ -22,6 +22,7 @@ training mode, VGG(sWS), RevOTTT) is not done yet.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import jax
@@ -64,7 +65,9 @@ def _conv(x, w, strides, padding):
     return lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
+@functools.lru_cache(maxsize=None)
 def _traced_conv(strides, padding):
+    """One custom_vjp per (strides, padding), made once."""
     @jax.custom_vjp
     def conv(x, w, a):
         return _conv(x, w, strides, padding)

@@ -163,8 +163,7 @@ class TrainConfig:
             if self.dspike_search_every is None:
                 fill["dspike_search_every"] = 1
         else:
-            given = [f"dspike_{k}" for k in ("search_every", "step", "floor", "eps", "layer")
-                     if getattr(self, f"dspike_{k}") != TrainConfig.__dataclass_fields__[f"dspike_{k}"].default]
+            given = _changed(self, "dspike_")
             if given:
                 raise InputError(f"{', '.join(given)} set the temperature search of the dspike surrogate; this run's "
                                  f"surrogate is {surrogate!r} (pass --surrogate dspike)")
@@ -175,8 +174,7 @@ class TrainConfig:
                              f"{cfg.dspike_search_every}")
         cfg.temperature_search()   # checks its settings
         if cfg.sparse_final_density is None:
-            given = [f.name for f in dataclasses.fields(TrainConfig) if f.name.startswith("sparse_")
-                     and getattr(cfg, f.name) != f.default]
+            given = _changed(cfg, "sparse_")
             if given:
                 raise InputError(f"{', '.join(given)} set dynamic sparse training; give sparse_final_density "
                                  "(--sparse-final-density) to use it")
@@ -289,6 +287,11 @@ def _check_types(cfg: TrainConfig) -> None:
             raise InputError(f"{f.name} must be {'an' if kind == 'int' else 'a'} {kind}"
                              f"{' or None' if 'None' in declared else ''}, got {value!r} "
                              f"({type(value).__name__})")
+
+
+def _changed(cfg: TrainConfig, prefix: str) -> list[str]:
+    """The fields named ``prefix...`` that differ from their defaults (a method's settings given without it)."""
+    return [f.name for f in dataclasses.fields(cfg) if f.name.startswith(prefix) and getattr(cfg, f.name) != f.default]
 
 
 def _check_choice(what: str, value, valid) -> None:

@@ -461,7 +461,8 @@ def cmd_train(args) -> int:
         if args.json:
             print(json.dumps(result))
         else:
-            print(f"{result['model']} on {result['dataset']}, T={result['timesteps']}, {result['strategy']}, batch "
+            how = result["strategy"] if result["method"] == "exact" else f"method {result['method']}"
+            print(f"{result['model']} on {result['dataset']}, T={result['timesteps']}, {how}, batch "
                   f"{result['batch_size']}: one training step compiles; XLA temp "
                   f"{result['temp_bytes'] / 2**20:.1f} MiB, {result['parameters']:,} parameters")
         return 0
@@ -709,9 +710,23 @@ def add_train_parser(sub) -> None:
     g.add_argument("--keep-convs", dest="keep_convs", action="store_true", help="anchored: keep each recomputed "
                    "segment's conv outputs so the backward runs no convolution forward again (faster, more memory)")
     g.add_argument("--bn-momentum", dest="bn_momentum", type=float, help=f"(default {d.bn_momentum})")
+    g = p.add_argument_group("training method (revsnn_jax.nn.methods)")
+    g.add_argument("--method", choices=train.METHODS, help="exact: BPTT's gradient by --strategy; ottt: online "
+                   "training through time (per-step losses, presynaptic traces, memory flat in T); sltt: the same "
+                   "without traces; dsr: differentiation on spike representation (--neuron dsr_if, dsr_lif or rev) "
+                   f"(default {d.method})")
+    g.add_argument("--ottt-trace-decay", dest="ottt_trace_decay", type=float, help="the traces' decay lambda "
+                   "(default: the neurons' leak, 1 - 1/tau)")
+    g.add_argument("--ottt-trace-input", dest="ottt_trace_input", action="store_true", help="trace the first "
+                   "layer's input too (OTTT's general form; the reference code does not)")
+    g.add_argument("--online-loss-mix", dest="online_loss_mix", type=float, help="MSE share of the per-step loss "
+                   f"of ottt/sltt (OTTT: 0.001 DVS-Gesture, 0.05 CIFAR) (default {d.online_loss_mix})")
+    g.add_argument("--online-update", dest="online_update", action="store_true", help="ottt/sltt: an optimizer "
+                   "step after every timestep (OTTT_O) instead of one per batch (OTTT_A)")
     g = p.add_argument_group("neuron")
     g.add_argument("--neuron", choices=train.NEURONS, help="rev: the paper's reversible LIF; exact_rev: exactly "
-                   "reversible LIF (fixed point); lif: plain LIF; plif: LIF with learnable tau "
+                   "reversible LIF (fixed point); lif: plain LIF; plif: LIF with learnable tau; dsr_if, dsr_lif: DSR's "
+                   "neurons (trainable threshold) "
                    f"(default {d.neuron})")
     add_neuron_flags(g)
     g = p.add_argument_group("dspike surrogate (--surrogate dspike; --surrogate-width is its initial temperature b, "

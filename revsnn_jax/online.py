@@ -4,7 +4,7 @@ OTTT replaces BPTT's backward by a loss at every step and no gradient across ste
 
 * the state a step starts from (membrane potentials) is ``stop_gradient``-ed, so nothing flows to earlier steps;
 * the weight gradient of a traced layer at step ``t`` takes the **presynaptic trace**
-  ``a[t] = lam * a[t-1] + x[t]`` in place of its input ``x[t]`` (:func:`traced_matmul`, :func:`traced_conv`:
+  ``a[t] = lam * a[t-1] + x[t]`` in place of its input ``x[t]`` (:func:`traced_matmul` here, :func:`revsnn_jax.nn.conv.conv_traced`:
   forward on ``x``, input gradient as usual, weight gradient at ``a``). ``lam`` is the neurons' leak
   ``1 - 1/tau``; ``lam = 0`` is SLTT's rule (the instantaneous input);
 * the loss of step ``t`` is ``((1 - mix) CE(o[t], y) + mix MSE(o[t], onehot(y))) / T`` (:func:`step_loss`), and
@@ -22,8 +22,7 @@ training mode, VGG(sWS), RevOTTT) is not done yet.
 
 from __future__ import annotations
 
-import functools
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -55,36 +54,6 @@ def _matmul_bwd(res, g):
 traced_matmul.defvjp(_matmul_fwd, _matmul_bwd)
 
 
-def traced_conv(x: jax.Array, w: jax.Array, a: jax.Array, strides=(1, 1), padding="SAME") -> jax.Array:
-    """An NHWC/HWIO convolution of ``x`` whose weight gradient is taken at the trace ``a`` (shaped like ``x``)."""
-    conv = _traced_conv(tuple(strides), padding)
-    return conv(x, w, a)
-
-
-def _conv(x, w, strides, padding):
-    return lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=("NHWC", "HWIO", "NHWC"))
-
-
-@functools.lru_cache(maxsize=None)
-def _traced_conv(strides, padding):
-    """One custom_vjp per (strides, padding), made once."""
-    @jax.custom_vjp
-    def conv(x, w, a):
-        return _conv(x, w, strides, padding)
-
-    def fwd(x, w, a):
-        return _conv(x, w, strides, padding), (x, w, a)
-
-    def bwd(res, g):
-        x, w, a = res
-        _, vjp_x = jax.vjp(lambda x_: _conv(x_, w, strides, padding), x)
-        _, vjp_w = jax.vjp(lambda w_: _conv(a, w_, strides, padding), w)
-        return vjp_x(g)[0], vjp_w(g)[0], jnp.zeros_like(a)
-
-    conv.defvjp(fwd, bwd)
-    return conv
-
-
 def step_loss(logits: jax.Array, labels: jax.Array, timesteps: int, mix: float = 0.0) -> jax.Array:
     """OTTT's loss of one step: ``((1 - mix) CE + mix MSE(logits, onehot)) / T``, CE and MSE means over the
     batch (and classes for MSE)."""
@@ -95,35 +64,68 @@ def step_loss(logits: jax.Array, labels: jax.Array, timesteps: int, mix: float =
     return ((1 - mix) * ce + mix * mse) / timesteps
 
 
-def accumulate(step: Callable, params, state, inputs, labels, *, mix: float = 0.0):
-    """OTTT_A: the sum over ``t`` of each step's loss gradient, with no gradient across steps.
+class Online(NamedTuple):
+    """What :func:`accumulate` returns."""
+    loss: jax.Array          # the sum of the per-step losses
+    grads: Any               # the sum of the per-step gradients (OTTT_A's gradient)
+    logits: jax.Array        # [T, B, K]
+    state: Any               # the state after the last step
+    aux: Any                 # the step's aux output, stacked over T (None without)
+    params: Any              # the parameters after the last step (changed only with ``update``)
+    update_state: Any        # ``update``'s state after the last step
+
+
+def accumulate(step: Callable, params, state, inputs, labels, *, mix: float = 0.0, timesteps: int | None = None,
+               has_aux: bool = False, update: Callable | None = None, update_state=None) -> Online:
+    """OTTT's online gradient: a loss at every step and no gradient across steps, in one ``lax.scan``.
 
     Args:
-      step: ``(params, x_t, state) -> (logits_t, new_state)``; it uses :func:`traced_matmul` /
-        :func:`traced_conv` with traces it keeps in ``state`` (updated with :func:`trace` from forward values).
+      step: ``(params, x_t, state) -> (logits_t, new_state)`` (or ``(logits_t, new_state, aux_t)`` with
+        ``has_aux``); it uses :func:`traced_matmul` / :func:`~revsnn_jax.nn.conv.conv_traced` with traces it keeps
+        in ``state`` (updated with :func:`trace` from forward values).
       params: the parameters (any pytree).
       state: the state before the first step (potentials, traces); it is never differentiated.
-      inputs: ``[T, ...]``, one input per step.
+      inputs: ``[T, ...]``, one input per step, or (with ``timesteps``) one input fed at every step.
       labels: int ``[B]``.
       mix: the MSE share of the loss.
+      update: OTTT_O: ``(grads, update_state, params) -> (params, update_state)`` applied after every step (an
+        optimizer step), so step ``t + 1`` runs with the parameters step ``t`` left. Without it the parameters
+        stay fixed and the gradients are summed (OTTT_A).
 
-    Returns:
-      ``(total loss, summed gradients, logits [T, B, K], final state)``. Memory does not grow with ``T``: one
-      ``lax.scan`` whose carry is the state and the gradient sum.
+    Memory does not grow with ``T``: the scan's carry is the state, the gradient sum (and the parameters).
     """
-    timesteps = inputs.shape[0]
+    sequence = timesteps is None
+    timesteps = inputs.shape[0] if sequence else timesteps
 
     def body(carry, x_t):
-        state, total, grads = carry
+        params, upd, state, total, grads = carry
         state = lax.stop_gradient(state)
+        x_t = x_t if sequence else inputs
 
         def loss(p):
-            logits, new_state = step(p, x_t, state)
-            return step_loss(logits, labels, timesteps, mix), (logits, new_state)
+            out = step(p, x_t, state)
+            logits, new_state, aux = out if has_aux else (*out, None)
+            return step_loss(logits, labels, timesteps, mix), (logits, new_state, aux)
 
-        (value, (logits, new_state)), g = jax.value_and_grad(loss, has_aux=True)(params)
-        return (new_state, total + value, jax.tree.map(jnp.add, grads, g)), logits
+        (value, (logits, new_state, aux)), g = jax.value_and_grad(loss, has_aux=True)(params)
+        if update is not None:
+            params, upd = update(g, upd, params)
+        return (params, upd, new_state, total + value.astype(total.dtype), jax.tree.map(jnp.add, grads, g)), (logits, aux)
 
     zeros = jax.tree.map(jnp.zeros_like, params)
-    (state, total, grads), logits = lax.scan(body, (state, jnp.zeros((), inputs.dtype), zeros), inputs)
-    return total, grads, logits, state
+    carry = (params, update_state, state, jnp.zeros((), jnp.result_type(float)), zeros)
+    (params, upd, state, total, grads), (logits, aux) = lax.scan(body, carry, inputs if sequence else None,
+                                                                 length=timesteps)
+    return Online(total, grads, logits, state, aux, params, upd)
+
+
+def leak(neuron) -> float:
+    """The factor by which a neuron's potential carries to the next step with its reset not differentiated:
+    OTTT's trace decay. ``1 - 1/tau`` for the LIF family (PLIF: at its initial tau) and the paper's reversible
+    neurons (for which it is one of RevOTTT's choices, see ``docs/training_methods.md``), ``exp(-dt/tau)`` for
+    DSR's LIF, 1 for DSR's IF."""
+    if hasattr(neuron, "decay"):
+        return float(neuron.decay)
+    if hasattr(neuron, "tau"):
+        return 1.0 - 1.0 / neuron.tau
+    return 1.0

@@ -31,7 +31,9 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from revsnn_jax import checkpoints, compiled, data, neurons, workdir as rundir
 from revsnn_jax.errors import InputError
-from revsnn_jax.nn import MODELS, create_model, network, split
+from revsnn_jax.nn import MODELS, create_model, methods, network, split
+from revsnn_jax.nn.methods import METHODS, Method, as_method
+from revsnn_jax.online import leak
 from revsnn_jax.strategies import Strategy, as_strategy
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -44,7 +46,8 @@ DATASET_FIELDS = ("model", "epochs", "batch_size")   # filled from the dataset's
 # (every exact strategy computes the same gradients).
 RESUMABLE_CHANGES = ("data_dir", "strategy", "anchor_every", "low_memory", "keep_convs", "on_nonfinite")
 NEURON_FIELDS = ("tau", "v_threshold", "v_reset", "alpha", "beta", "groups", "surrogate", "surrogate_width",
-                 "surrogate_support", "frac_bits", "x_max", "snap")
+                 "surrogate_support", "frac_bits", "x_max", "snap", "decay_input", "soft_reset", "firing_fraction",
+                 "threshold_bound", "threshold_grad_scale", "dt")
 """TrainConfig's neuron settings: the union of the neuron types' fields (a test keeps the two in step). ``None``
 means the chosen neuron's own default; a setting the neuron does not have must stay ``None``."""
 
@@ -54,7 +57,10 @@ class TrainConfig:
     """Everything that defines a training run. ``None`` means "the default for this dataset / optimizer / neuron".
 
     ``strategy`` is a label of :mod:`revsnn_jax.strategies` (the paper's aliases ``reversible``, ``inverse_grad``
-    included); ``anchor_every``, ``low_memory`` and ``keep_convs`` refine it. ``encoding`` is how samples reach the
+    included); ``anchor_every``, ``low_memory`` and ``keep_convs`` refine it. ``method`` is the training method
+    (:mod:`revsnn_jax.nn.methods`): ``exact`` (BPTT's gradient, by the strategy), ``ottt``, ``sltt`` or ``dsr``;
+    ``ottt_trace_decay`` (default: the neurons' leak), ``ottt_trace_input``, ``online_loss_mix`` and
+    ``online_update`` (OTTT_O) refine the online methods, ``low_memory`` also applies to ``dsr``. ``encoding`` is how samples reach the
     network: ``direct`` (a static image at every step) or ``frames`` (``[T, B, H, W, C]``; a static-image dataset
     then feeds each image as T identical frames, through the frame path). Default: the dataset's own.
     ``augment_ops`` names what ``augment`` does, comma-separated (``crop,flip,roll``; default: the dataset's).
@@ -70,6 +76,11 @@ class TrainConfig:
     model: str | None = None
     timesteps: int = 4
     strategy: str = "inverse_grad"
+    method: str = "exact"
+    ottt_trace_decay: float | None = None
+    ottt_trace_input: bool = False
+    online_loss_mix: float = 0.0
+    online_update: bool = False
     anchor_every: int | None = None
     low_memory: bool = False
     keep_convs: bool = False
@@ -99,6 +110,12 @@ class TrainConfig:
     frac_bits: int | None = None
     x_max: float | None = None
     snap: bool | None = None
+    decay_input: bool | None = None
+    soft_reset: bool | None = None
+    firing_fraction: float | None = None
+    threshold_bound: float | None = None
+    threshold_grad_scale: float | None = None
+    dt: float | None = None
     optimizer: str = "sgd"
     learning_rate: float | None = None
     momentum: float = 0.9
@@ -124,6 +141,7 @@ class TrainConfig:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("neuron", self.neuron, NEURONS)
         _check_choice("on_nonfinite", self.on_nonfinite, ON_NONFINITE)
+        _check_choice("method", self.method, METHODS)
         info = data.DATASETS[self.dataset]
         fill = {k: getattr(info, k) for k in DATASET_FIELDS if getattr(self, k) is None}
         fill.update({k: v for k, v in OPTIMIZER_DEFAULTS[self.optimizer].items() if getattr(self, k) is None})
@@ -207,7 +225,19 @@ class TrainConfig:
                              f"neuron {cfg.neuron!r} has no exact inverse (use an anchored strategy with it)")
         if strategy.neuron_grad == "paper":
             neurons.step_fn(neuron, "paper")   # only the paper's neuron (groups=2) has Eq. 11-12
+        _check_method(cfg)
+        cfg.method_value()   # checks the method's settings
         return cfg
+
+    def method_value(self) -> Method:
+        """The :class:`~revsnn_jax.nn.methods.Method` of a resolved config (OTTT's trace decay filled from the
+        neuron)."""
+        decay = self.ottt_trace_decay
+        if self.method == "ottt" and decay is None:
+            decay = leak(self.neuron_params())
+        return Method(self.method, trace_decay=decay if self.method == "ottt" else None,
+                      trace_input=self.ottt_trace_input, loss_mix=self.online_loss_mix,
+                      online_update=self.online_update, low_memory=self.low_memory and self.method == "dsr")
 
     def temperature_search(self):
         """The :class:`~revsnn_jax.dspike.TemperatureSearch` of a resolved config with the ``dspike`` surrogate and
@@ -294,6 +324,26 @@ def _changed(cfg: TrainConfig, prefix: str) -> list[str]:
     return [f.name for f in dataclasses.fields(cfg) if f.name.startswith(prefix) and getattr(cfg, f.name) != f.default]
 
 
+def _check_method(cfg: TrainConfig) -> None:
+    """Refuses settings of one training method given to another, and combinations not built."""
+    given = [k for k in _changed(cfg, "ottt_") + _changed(cfg, "online_") if cfg.method not in ("ottt", "sltt")
+             or (k.startswith("ottt_") and cfg.method != "ottt")]
+    if given:
+        raise InputError(f"{', '.join(given)} set the online methods (--method ottt/sltt); this run's method is "
+                         f"{cfg.method!r}")
+    if cfg.method == "exact":
+        return
+    if cfg.temperature_search() is not None:
+        raise InputError(f"the dspike temperature search compares exact gradients; with --method {cfg.method} keep "
+                         "the temperature fixed (--dspike-search-every 0)")
+    if cfg.online_update and cfg.sparse_final_density is not None:
+        raise InputError("online_update (OTTT_O) with dynamic sparse training is not built: the masks are updated "
+                         "once per batch")
+    if cfg.method == "dsr" and cfg.neuron not in ("dsr_if", "dsr_lif", "rev"):
+        raise InputError(f"--method dsr needs a neuron with a rate mapping (dsr_if, dsr_lif or rev), not "
+                         f"{cfg.neuron!r}")
+
+
 def _check_choice(what: str, value, valid) -> None:
     if value not in valid:
         plural = what[:-1] + "ies" if what.endswith("y") else what + "s"
@@ -302,6 +352,8 @@ def _check_choice(what: str, value, valid) -> None:
 
 def make_optimizer(cfg: TrainConfig, total_steps: int) -> optax.GradientTransformation:
     """SGD with momentum (decoupled weight decay) or AdamW, both with a cosine learning-rate schedule."""
+    if cfg.online_update:   # OTTT_O: an optimizer step per timestep
+        total_steps *= cfg.timesteps
     schedule = optax.cosine_decay_schedule(cfg.learning_rate, decay_steps=max(total_steps, 1))
     if cfg.optimizer == "sgd":
         return optax.chain(optax.add_decayed_weights(cfg.weight_decay),
@@ -338,7 +390,7 @@ def loss_and_grads(graphdef, params, batch_stats, inputs, labels, *, timesteps: 
 
 def make_train_step(graphdef, optimizer: optax.GradientTransformation, *, timesteps: int,
                     strategy: Strategy | str = "inverse_grad", encoding: str = "direct", bn_momentum: float = 0.9,
-                    on_nonfinite: str = "stop", sparse=None):
+                    on_nonfinite: str = "stop", sparse=None, method: Method | str = "exact"):
     """A pure ``train_step(params, batch_stats, opt_state, inputs, labels) -> (params, batch_stats, opt_state,
     metrics)``; jit it once (with ``donate_argnums=(0, 1, 2)``).
 
@@ -353,21 +405,44 @@ def make_train_step(graphdef, optimizer: optax.GradientTransformation, *, timest
     ``train_step(params, batch_stats, opt_state, masks, step, inputs, labels) -> (params, batch_stats, opt_state,
     masks, metrics)``, ``step`` the number of optimizer steps taken so far; ``metrics["density"]`` is the share of
     masked weights that are non-zero after the step.
+
+    ``method`` (:mod:`revsnn_jax.nn.methods`): ``exact`` (the strategy's BPTT gradient), ``ottt``, ``sltt``,
+    ``dsr``. With ``online_update`` (OTTT_O) the optimizer steps after every timestep; the reported loss is then
+    the sum of the per-step losses as each step saw its parameters.
     """
     strategy = as_strategy(strategy)
+    method = as_method(method)
+    if method.online_update and sparse is not None:
+        raise InputError("online_update (OTTT_O) with dynamic sparse training is not built")
     _check_choice("on_nonfinite", on_nonfinite, ON_NONFINITE)
     if sparse is not None:
         from revsnn_jax import sparse as sparse_lib
         schedule, which = sparse
         before_update, after_update = sparse_lib.make_sparse_update(optimizer, schedule, which)
 
+    def optimizer_step(grads, opt_state, params):
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
     def core(params, batch_stats, opt_state, masks, step, inputs, labels):
-        (loss, (logits, stats)), grads = loss_and_grads(graphdef, params, batch_stats, inputs, labels,
-                                                        timesteps=timesteps, strategy=strategy, encoding=encoding)
-        if sparse is not None:   # the dense gradient decides growth; the optimizer sees it masked
-            grads, new_masks = before_update(params, masks, grads, step)
-        updates, new_opt_state = optimizer.update(grads, opt_state, params)
-        new_params = optax.apply_updates(params, updates)
+        inputs = network_inputs(inputs, encoding, timesteps) if method.name != "exact" else inputs
+        if method.online_update:
+            out = methods.online_run(method, graphdef, params, batch_stats, inputs, labels, timesteps=timesteps,
+                                     encoding=encoding, update=optimizer_step, update_state=opt_state)
+            loss, logits, stats, grads = out.loss, out.logits.mean(0), out.aux, out.grads
+            new_params, new_opt_state = out.params, out.update_state
+        else:
+            if method.name == "exact":
+                (loss, (logits, stats)), grads = loss_and_grads(graphdef, params, batch_stats, inputs, labels,
+                                                                timesteps=timesteps, strategy=strategy,
+                                                                encoding=encoding)
+            else:
+                (loss, (logits, stats)), grads = methods.loss_and_grads(method, graphdef, params, batch_stats,
+                                                                        inputs, labels, timesteps=timesteps,
+                                                                        encoding=encoding)
+            if sparse is not None:   # the dense gradient decides growth; the optimizer sees it masked
+                grads, new_masks = before_update(params, masks, grads, step)
+            new_params, new_opt_state = optimizer_step(grads, opt_state, params)
         metrics = {}
         if sparse is not None:
             new_params, new_opt_state = after_update(new_params, new_opt_state, new_masks)
@@ -460,7 +535,7 @@ def jit_steps(graphdef, optimizer, cfg: TrainConfig, mesh: Mesh, sparsity=None, 
                                                                          cfg.input_shape()[-1]))
     train_step = make_train_step(graphdef, optimizer, timesteps=cfg.timesteps, strategy=cfg.strategy_value(),
                                  encoding=cfg.encoding, bn_momentum=cfg.bn_momentum, on_nonfinite=cfg.on_nonfinite,
-                                 sparse=sparse)
+                                 sparse=sparse, method=cfg.method_value())
     eval_step = make_eval_step(graphdef, timesteps=cfg.timesteps, encoding=cfg.encoding)
     donate = (0, 1, 2, 3) if sparse is not None else (0, 1, 2)
     return (jax.jit(train_step, donate_argnums=donate, out_shardings=replicated),
@@ -539,7 +614,7 @@ def dry_run(config: TrainConfig) -> dict:
                                   jax.ShapeDtypeStruct(cfg.batch_shape(), jnp.float32),
                                   jax.ShapeDtypeStruct((cfg.batch_size,), jnp.int32)).compile()
     return {"model": cfg.model, "dataset": cfg.dataset, "timesteps": cfg.timesteps, "strategy": cfg.strategy,
-            "batch_size": cfg.batch_size, **compiled.memory_stats(executable),
+            "method": cfg.method, "batch_size": cfg.batch_size, **compiled.memory_stats(executable),
             "parameters": int(sum(a.size for a in jax.tree.leaves(params)))}
 
 
@@ -755,7 +830,8 @@ def _summary(cfg, record, status, mesh, seconds, workdir) -> dict:
     out = {"status": status}
     if record is not None:
         out.update({k: record.get(k) for k in ("test_accuracy", "train_accuracy", "test_loss", "train_loss")})
-    out.update({"epochs": cfg.epochs, "strategy": cfg.strategy, "model": cfg.model, "dataset": cfg.dataset,
+    out.update({"epochs": cfg.epochs, "strategy": cfg.strategy, "method": cfg.method, "model": cfg.model,
+                "dataset": cfg.dataset,
                 "timesteps": cfg.timesteps, "seed": cfg.seed, "devices": int(mesh.devices.size),
                 "wall_seconds": round(seconds, 2), "workdir": workdir})
     return rundir.json_safe(out)
@@ -794,7 +870,8 @@ def _train_epoch(state, batches, train_step, mesh, steps, epoch, cfg, progress, 
             images, labels = shard_batch(mesh, images, labels.astype(np.int32))
             announce = first_compile if i == 0 else None   # the first call compiles (synchronously)
             if announce:
-                announce(f"compiling the training step ({cfg.model}, T={cfg.timesteps}, {cfg.strategy}, "
+                announce(f"compiling the training step ({cfg.model}, T={cfg.timesteps}, "
+                         f"{cfg.strategy if cfg.method == 'exact' else 'method ' + cfg.method}, "
                          f"batch {cfg.batch_size})...")
                 tc = time.perf_counter()
             state, metrics = run_step(train_step, state, images, labels)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from revsnn_jax import online
+from revsnn_jax.nn.conv import conv_traced
 from revsnn_jax.surrogate import spike, surrogate_grad
 
 TH, C, ALPHA = 1.0, 2.74, 4.0   # threshold, OTTT's scale after each neuron, sigmoid surrogate sharpness
@@ -34,7 +35,7 @@ def test_traced_ops_take_the_weight_gradient_at_the_trace(x64):
     def conv(x, w):
         return jax.lax.conv_general_dilated(x, w, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
-    y, vjp = jax.vjp(lambda x, w: online.traced_conv(x, w, ac, strides=(2, 2)), xc, wc)
+    y, vjp = jax.vjp(lambda x, w: conv_traced(x, w, ac, (2, 2), "SAME"), xc, wc)
     gc = jax.random.normal(k[1], y.shape)
     gx, gw = vjp(gc)
     np.testing.assert_allclose(y, conv(xc, wc), rtol=1e-13)
@@ -74,7 +75,8 @@ def problem(seed=0, T=6, B=5, n=4, hidden=7, K=3):
 def test_one_hidden_layer_matches_the_closed_form(x64, mix):
     lam = 0.5
     p, xs, labels, state = problem()
-    _, grads, logits, _ = online.accumulate(make_net(lam, False), p, state, xs, labels, mix=mix)
+    out = online.accumulate(make_net(lam, False), p, state, xs, labels, mix=mix)
+    grads, logits = out.grads, out.logits
     # forward by hand, then the closed form of the online gradient
     T, B = xs.shape[:2]
     K = p["b2"].shape[0]
@@ -122,19 +124,19 @@ def bptt_grads(p, xs, labels, lam):
 def test_a_trace_on_the_input_gives_bptts_first_layer_gradient(x64, seed):
     lam = 0.5
     p, xs, labels, state = problem(seed)
-    _, online_grads, _, _ = online.accumulate(make_net(lam, True), p, state, xs, labels)
+    online_grads = online.accumulate(make_net(lam, True), p, state, xs, labels).grads
     ref = bptt_grads(p, xs, labels, lam)
     # w1 only: the bias's input is the constant 1, which this net does not trace, so b1 gets the instantaneous rule
     np.testing.assert_allclose(online_grads["w1"], ref["w1"], rtol=1e-10, atol=1e-14)
     # the reference code's form (raw input) is a different gradient, not a rescaled one
-    _, code_form, _, _ = online.accumulate(make_net(lam, False), p, state, xs, labels)
+    code_form = online.accumulate(make_net(lam, False), p, state, xs, labels).grads
     err = float(jnp.linalg.norm(code_form["w1"] - ref["w1"]) / jnp.linalg.norm(ref["w1"]))
     assert err > 0.05
 
 
 def test_without_a_leak_online_training_is_bptt(x64):
     p, xs, labels, state = problem(2)
-    _, grads, _, _ = online.accumulate(make_net(0.0, False), p, state, xs, labels)
+    grads = online.accumulate(make_net(0.0, False), p, state, xs, labels).grads
     ref = bptt_grads(p, xs, labels, 0.0)
     for name in p:
         np.testing.assert_allclose(grads[name], ref[name], rtol=1e-10, atol=1e-14, err_msg=name)
@@ -148,7 +150,7 @@ def test_online_memory_does_not_grow_with_t():
         xs = jnp.ones((T, 64, 4))
         labels = jnp.zeros((64,), jnp.int32)
         state = (jnp.zeros((64, 7)), jnp.zeros((64, 4)), jnp.zeros((64, 7)))
-        fn = jax.jit(lambda p: online.accumulate(step, p, state, xs, labels)[1])
+        fn = jax.jit(lambda p: online.accumulate(step, p, state, xs, labels).grads)
         return fn.lower(p).compile().memory_analysis().temp_size_in_bytes
 
     t4, t64 = temp(4), temp(64)

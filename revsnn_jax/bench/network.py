@@ -6,7 +6,9 @@ runs one real step in a fresh process per configuration and reads the device's `
 
 A configuration is ``[NEURON[SETTINGS]:]STRATEGY``: a strategy label of :mod:`revsnn_jax.strategies` (aliases
 included), on the paper's neuron unless a neuron kind is given (``exact_rev:reverse``, ``lif:anchored``), with
-optional neuron settings (``exact_rev[alpha=0.25,snap=false]:reverse``).
+optional neuron settings (``exact_rev[alpha=0.25,snap=false]:reverse``). In place of a strategy a training method
+of :mod:`revsnn_jax.nn.methods` may be named: ``ottt`` (trace decay: the neurons' leak), ``sltt``, ``dsr`` and
+``dsr+low_memory`` (``lif[decay_input=false,soft_reset=true]:ottt``, ``dsr_lif:dsr``, ``rev:dsr``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from revsnn_jax.bench import timing
 from revsnn_jax.compiled import abstract, flops, memory_stats
 from revsnn_jax.errors import InputError
 from revsnn_jax.nn import network
+from revsnn_jax.nn.methods import METHODS, Method
+from revsnn_jax.online import leak
 from revsnn_jax.strategies import Strategy
 
 NETWORK_CONFIGS = ("bptt", "checkpoint", "reversible", "inverse_grad", "reversible+low_memory",
@@ -49,6 +53,7 @@ class NetworkConfig:
     label: str
     strategy: Strategy
     neuron: object
+    method: Method = Method()
 
     @classmethod
     def parse(cls, label: str, anchor_every: int | None = None) -> "NetworkConfig":
@@ -58,6 +63,18 @@ class NetworkConfig:
             raise InputError(f"unknown neuron {kind!r} in configuration {label!r}; valid neurons: "
                              f"{', '.join(neurons.NEURONS)}")
         kwargs = _settings(settings.rstrip("]"), label) if settings else {}
+        name, _, refinement = strategy_label.partition("+")
+        if name in METHODS and name != "exact":
+            if refinement not in ("", "low_memory") or (refinement and name != "dsr"):
+                raise InputError(f"configuration {label!r}: method {name} takes no {refinement!r} (only "
+                                 "dsr+low_memory)")
+            try:
+                neuron = neurons.NEURONS[kind](**kwargs)
+            except TypeError as e:
+                raise InputError(f"configuration {label!r}: {e}") from None
+            method = Method(name, trace_decay=leak(neuron) if name == "ottt" else None,
+                            low_memory=bool(refinement))
+            return cls(label, Strategy.parse("bptt"), neuron, method)
         try:
             strategy = Strategy.parse(strategy_label)
         except InputError as e:
@@ -132,7 +149,7 @@ def train_step_for(model_name: str, config: NetworkConfig, *, timesteps: int, ba
     graphdef, params, batch_stats = nn.split(model)
     optimizer = optax.sgd(0.1, momentum=0.9)
     step = train.make_train_step(graphdef, optimizer, timesteps=timesteps, strategy=config.strategy,
-                                 encoding="frames" if frames else "direct")
+                                 encoding="frames" if frames else "direct", method=config.method)
     args = (abstract(params), abstract(batch_stats), jax.eval_shape(optimizer.init, params), images,
             jax.ShapeDtypeStruct((batch_size,), jnp.int32))
     return jax.jit(step, donate_argnums=(0, 1, 2) if donate else ()), args, (model, optimizer)

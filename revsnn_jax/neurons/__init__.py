@@ -7,6 +7,8 @@
 ``plif``           :class:`PLIFParams`    LIF with a learnable time constant per layer (Fang et al., 2021)
 ``rev``            :class:`RevLIFParams`  the paper's reversible LIF (Eq. 1-6); its inverse (Eq. 7-10) is not exact
 ``exact_rev``      :class:`ExactRevLIFParams`  reversible LIF in fixed point with a spike-gated reset: exact inverse
+``dsr_if``         :class:`DSRIFParams`   DSR's IF neuron (Meng et al., 2022): trainable threshold, rate-mapping backward
+``dsr_lif``        :class:`DSRLIFParams`  DSR's LIF neuron
 =================  =====================  ======================================================================
 
 The interface every neuron implements is in :mod:`revsnn_jax.neurons.base`; every strategy except ``reverse``
@@ -21,6 +23,7 @@ from revsnn_jax.neurons.base import (
     step_fn,
     unstack_groups,
 )
+from revsnn_jax.neurons.dsr import DSRIFParams, DSRLIFParams
 from revsnn_jax.neurons.exact_rev_lif import ExactRevLIFParams, exact_rev_lif_inverse, exact_rev_lif_step
 from revsnn_jax.neurons.lif import LIFParams, PLIFParams, lif_step, lif_step_unchecked
 from revsnn_jax.neurons.rev_lif import (
@@ -44,7 +47,8 @@ from revsnn_jax.neurons.rev_lif import (
     stack_groups,
 )
 
-NEURONS = {cls.kind: cls for cls in (RevLIFParams, LIFParams, PLIFParams, ExactRevLIFParams)}
+NEURONS = {cls.kind: cls for cls in (RevLIFParams, LIFParams, PLIFParams, ExactRevLIFParams, DSRIFParams,
+                                     DSRLIFParams)}
 """The neuron registry: ``kind`` -> params class. Adding a neuron is one class and one entry here."""
 
 
@@ -54,7 +58,7 @@ def neuron_kind(neuron) -> str:
 
 
 __all__ = [
-    "NEURONS", "SCAN_GROUPS_ABOVE", "ExactRevLIFParams", "GroupForward", "LIFParams", "PLIFParams", "RevLIFParams",
+    "NEURONS", "SCAN_GROUPS_ABOVE", "DSRIFParams", "DSRLIFParams", "ExactRevLIFParams", "GroupForward", "LIFParams", "PLIFParams", "RevLIFParams",
     "check_groups", "check_state", "closed_form", "exact_rev_lif_inverse", "exact_rev_lif_step", "has_exact_inverse",
     "step_fn",
     "lif_step", "lif_step_unchecked", "merge_groups", "neuron_kind", "rev_forward_groups", "rev_forward_stacked",

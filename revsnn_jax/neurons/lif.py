@@ -9,6 +9,12 @@ Fang et al., *Incorporating Learnable Membrane Time Constant to Enhance Learning
 ICCV 2021; :math:`w` starts at :math:`-\\ln(\\tau_0 - 1)` so that :math:`1/\\tau = 1/\\tau_0`). This is
 SpikingJelly's ``LIFNode`` / ``ParametricLIFNode`` with ``decay_input=True`` and a hard reset. The output is the
 binary spike :math:`S`.
+
+Two switches give the other common forms: ``decay_input=False`` charges :math:`M = V^{t-1} - k (V^{t-1} -
+V_{reset}) + X^t` (the input is not scaled by :math:`k`), and ``soft_reset=True`` resets by subtraction,
+:math:`V^t = M - S V_{th}`. OTTT's and SLTT's neuron is ``LIFParams(decay_input=False, soft_reset=True)``: with a
+soft reset whose spike is not differentiated, :math:`\\partial V^t / \\partial V^{t-1} = 1 - k` is one constant
+for every neuron, which is what makes OTTT's presynaptic trace exact (:mod:`revsnn_jax.online`).
 """
 
 from __future__ import annotations
@@ -26,19 +32,30 @@ from revsnn_jax.surrogate import DEFAULT_SUPPORT, check_surrogate, spike, surrog
 from revsnn_jax.surrogate import of as surrogate_of
 
 
+def _charge(k, p, x, v):
+    """The potential before firing: ``v + k (x - (v - v_reset))``, or ``v - k (v - v_reset) + x`` without input
+    decay."""
+    return v + k * (x - (v - p.v_reset)) if p.decay_input else v - k * (v - p.v_reset) + x
+
+
 def _lif(k, p, x, v):
-    m = v + k * (x - (v - p.v_reset))
+    m = _charge(k, p, x, v)
     s = spike(m - p.v_threshold, *surrogate_of(p))
-    return s, (1 - s) * m + s * p.v_reset
+    return s, (m - s * p.v_threshold if p.soft_reset else (1 - s) * m + s * p.v_reset)
 
 
 def _lif_vjp(k, p, x, v, gy, gv):
     """``(gk, gx, gv_prev)`` of :func:`_lif`; ``gk`` is the per-element cotangent of ``k``."""
-    m = v + k * (x - (v - p.v_reset))
+    m = _charge(k, p, x, v)
     s = (m >= p.v_threshold).astype(m.dtype)
-    gs = gy + gv * (p.v_reset - m)
-    gm = gv * (1 - s) + gs * surrogate_grad(m - p.v_threshold, *surrogate_of(p))
-    return gm * (x - v + p.v_reset), gm * k, gm * (1 - k)
+    if p.soft_reset:
+        gs, gm = gy - gv * p.v_threshold, gv
+    else:
+        gs, gm = gy + gv * (p.v_reset - m), gv * (1 - s)
+    gm = gm + gs * surrogate_grad(m - p.v_threshold, *surrogate_of(p))
+    if p.decay_input:
+        return gm * (x - v + p.v_reset), gm * k, gm * (1 - k)
+    return gm * (p.v_reset - v), gm, gm * (1 - k)
 
 
 @jax.tree_util.register_static
@@ -50,6 +67,8 @@ class LIFParams:
       tau: membrane time constant, ``> 0`` (``k = 1/tau``).
       v_threshold, v_reset: :math:`V_{th}`, :math:`V_{reset}`.
       surrogate, surrogate_width, surrogate_support: see :mod:`revsnn_jax.surrogate`.
+      decay_input: scale the input by ``k`` (True, the default) or add it as it is.
+      soft_reset: reset by subtracting ``v_threshold`` (True) instead of to ``v_reset``.
     """
 
     tau: float = 2.0
@@ -58,6 +77,8 @@ class LIFParams:
     surrogate: str = "paper"
     surrogate_width: float = 2.0
     surrogate_support: float = DEFAULT_SUPPORT
+    decay_input: bool = True
+    soft_reset: bool = False
     kind: ClassVar[str] = "lif"
 
     def __post_init__(self):
@@ -94,6 +115,8 @@ class PLIFParams:
     surrogate: str = "paper"
     surrogate_width: float = 2.0
     surrogate_support: float = DEFAULT_SUPPORT
+    decay_input: bool = True
+    soft_reset: bool = False
     kind: ClassVar[str] = "plif"
 
     def __post_init__(self):

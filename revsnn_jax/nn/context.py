@@ -9,17 +9,22 @@ timestep** and routes its stateful and recomputable layers through the :class:`S
   shortcut ``residual``) into a neuron layer, the usual conv -> BN -> neuron block; in the low-memory loops the
   pair is recomputed from ``h`` in the backward instead of stored;
 * ``ctx.bn(bn, h)``: a BatchNorm that feeds no neuron directly (a shortcut branch);
-* ``ctx.conv(conv, x)``: a convolution whose output a backward may replay instead of recompute.
+* ``ctx.conv(conv, x)``: a convolution whose output a backward may replay instead of recompute;
+* ``ctx.linear(linear, x)``: a linear layer (``nnx.Linear``), which the online methods train at a presynaptic
+  trace.
 
 Everything else (pooling, linear layers, sums, reshapes) is ordinary code. A convolution called directly instead
 of through ``ctx.conv`` is still correct under every strategy; it is just recomputed where it could be replayed.
 Optional attributes used for input checks: ``in_channels`` and ``downsample`` (the factor by which height and
 width must be divisible). ``docs/models.md`` has a complete example.
 
-The context runs a step in one of five modes, set by :mod:`revsnn_jax.nn.network` for the chosen strategy:
-``apply`` (an ordinary step), ``record`` (also records every ``ctx.conv`` output), ``replay`` (reads them),
-``keep`` (also returns each exactly reversible neuron's kept bits), ``rebuild`` (recomputes the step from its
-input and those bits, and recovers the previous potentials instead of taking them).
+The context runs a step in one of seven modes, set by :mod:`revsnn_jax.nn.network` for the chosen strategy or
+training method: ``apply`` (an ordinary step), ``record`` (also records every ``ctx.conv`` output), ``replay``
+(reads them), ``keep`` (also returns each exactly reversible neuron's kept bits), ``rebuild`` (recomputes the
+step from its input and those bits, and recovers the previous potentials instead of taking them), ``online``
+(OTTT/SLTT: ``ctx.conv`` and ``ctx.linear`` take their weight gradients at presynaptic traces, which the context
+hands out and collects like potentials) and ``rates`` (DSR: the step runs once on all ``T`` steps folded into the
+batch axis, each neuron over time with the rate-mapping backward of :func:`revsnn_jax.neurons.dsr.sequence`).
 """
 
 from __future__ import annotations
@@ -30,13 +35,14 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from revsnn_jax import bitpack, neurons
+from revsnn_jax import bitpack, neurons, online
 from revsnn_jax.errors import InputError
-from revsnn_jax.nn.conv import conv_replay
-from revsnn_jax.nn.layers import batch_norm
+from revsnn_jax.neurons import dsr
+from revsnn_jax.nn.conv import conv_replay, conv_traced
+from revsnn_jax.nn.layers import add_bias, batch_norm
 from revsnn_jax.remat import remat
 
-MODES = ("apply", "record", "replay", "keep", "rebuild")
+MODES = ("apply", "record", "replay", "keep", "rebuild", "online", "rates")
 
 
 def module_paths(model: nnx.Module) -> dict[int, str]:
@@ -58,16 +64,23 @@ class StepContext:
       remat: recompute BatchNorm + neuron from the convolution output in the backward (low-memory loops).
       record: in ``replay``/``rebuild``: ``{"convs": [...], "kept": {...}}`` as recorded.
       rebuild_noise: relative perturbation of rebuilt neuron inputs (robustness test of exact reversal).
+      online: in ``online`` mode, ``(traces, decay, trace_input, step_input)``: ``{layer path: trace}`` before
+        the step (None: zeros), the traces' decay (None: no traces, SLTT), whether a layer reading the step's
+        input ``step_input`` itself is traced too (OTTT's general form) or not (its code).
+      timesteps: in ``rates`` mode, ``T`` (the leading ``T * B`` of every activation is unfolded to ``[T, B]``
+        for the neurons).
     """
 
     def __init__(self, model: nnx.Module, vs, train: bool, mode: str = "apply", neuron_grad: str = "autodiff",
-                 remat: bool = False, record=None, rebuild_noise: float = 0.0):
+                 remat: bool = False, record=None, rebuild_noise: float = 0.0, online=None, timesteps=None):
         if mode not in MODES:
             raise InputError(f"unknown context mode {mode!r}; valid: {', '.join(MODES)}")
         self.vs, self.train, self.mode, self.neuron_grad, self.remat = vs, train, mode, neuron_grad, remat
         self.record_in, self.rebuild_noise = record, rebuild_noise
+        self.traces, self.decay, self.trace_input, self.step_input = online or (None, None, False, None)
+        self.timesteps = timesteps
         self._paths = module_paths(model)
-        self.new_vs, self.stats, self.kept, self.convs = {}, {}, {}, []
+        self.new_vs, self.stats, self.kept, self.convs, self.new_traces = {}, {}, {}, [], {}
 
     def path(self, module: nnx.Module) -> str:
         try:
@@ -78,20 +91,46 @@ class StepContext:
     # --- convolutions -------------------------------------------------------------------------------------------
 
     def conv(self, layer, x):
-        """``layer(x)`` (an ``nnx.Conv`` built by :func:`revsnn_jax.nn.layers.conv`), or its replayed output.
+        """``layer(x)`` (an ``nnx.Conv`` built by :func:`revsnn_jax.nn.layers.conv`, or any bias-free
+        convolution module with ``strides``, ``padding`` and its kernel as ``weight()`` or ``kernel``), or its
+        replayed output.
 
         The convolution must be bias-free (add a bias after this call): a replayed output is a stored value, so a
         bias inside it would get no gradient."""
-        if getattr(layer, "bias", None) is not None:
+        if isinstance(layer, nnx.Conv) and layer.bias is not None:
             raise InputError(f"ctx.conv takes a bias-free convolution (use_bias=False); {self.path(layer)} has a "
                              "bias, which a replayed convolution would not train: add it after ctx.conv")
         if self.mode == "replay":
-            h = conv_replay(x, layer.kernel[...], self.record_in["convs"][len(self.convs)], layer.strides,
+            h = conv_replay(x, _kernel(layer), self.record_in["convs"][len(self.convs)], layer.strides,
                             layer.padding)
+        elif self.mode == "online":
+            a = self._trace(layer, x)
+            h = layer(x) if a is None else conv_traced(x, _kernel(layer), a, layer.strides, layer.padding)
         else:
             h = layer(x)
         self.convs.append(h)
         return h
+
+    def linear(self, layer, x):
+        """``layer(x)`` for an ``nnx.Linear``; in ``online`` mode its weight gradient is taken at the trace of
+        ``x``."""
+        a = self._trace(layer, x) if self.mode == "online" else None
+        if a is None:
+            return layer(x)
+        y = online.traced_matmul(x, layer.kernel[...], a)
+        return y if layer.bias is None else add_bias(y, layer.bias[...])
+
+    def _trace(self, layer, x):
+        """The presynaptic trace of ``x`` for ``layer`` (None where the layer is not traced)."""
+        if self.decay is None or (x is self.step_input and not self.trace_input):
+            return None
+        path = self.path(layer)
+        old = jnp.zeros_like(x) if self.traces is None else self.traces.get(path)
+        if old is None:
+            raise InputError(f"no trace for layer {path}: the state was made for another model")
+        a = online.trace(old, jax.lax.stop_gradient(x), self.decay)
+        self._put(self.new_traces, path, a, "layer")
+        return a
 
     # --- BatchNorm ------------------------------------------------------------------------------------------
 
@@ -135,6 +174,15 @@ class StepContext:
             x, stats = make_input(*inputs)
             y, v_next, code = neuron.keep(theta, x, v)
             self._put(self.kept, path, bitpack.pack(code, neuron.keep_bits), "neuron")
+        elif self.mode == "rates":
+            steps = self.timesteps
+
+            def fire(theta, *inputs):
+                x, stats = make_input(*inputs)
+                return dsr.sequence(neuron, theta, x.reshape((steps, -1) + x.shape[1:])).reshape(x.shape), stats
+
+            y, stats = (remat(fire) if self.remat else fire)(theta, *inputs)
+            v_next = None
         elif self.mode == "rebuild":
             x, stats = make_input(*inputs)
             x = self._perturb(x)
@@ -155,11 +203,12 @@ class StepContext:
                 return y, v_next, stats
 
             y, v_next, stats = (remat(f) if self.remat else f)(theta, v, packed, *inputs)
-        self._put(self.new_vs, path, v_next, "neuron")
+        if v_next is not None:
+            self._put(self.new_vs, path, v_next, "neuron")
         return y if stats is None else (y, stats)
 
     def _potential(self, path, like):
-        if self.vs is None:
+        if self.vs is None or self.mode == "rates":
             return jnp.zeros(like.shape, like.dtype)
         if path not in self.vs:
             raise InputError(f"no potential for neuron {path}: the state was made for another model")
@@ -182,3 +231,8 @@ class StepContext:
         if path in table:
             raise InputError(f"{what} {path} was called twice in one step; give each call its own layer")
         table[path] = value
+
+
+def _kernel(layer) -> jax.Array:
+    """A convolution module's kernel as it convolves: ``weight()`` (e.g. a standardised kernel) or ``kernel``."""
+    return layer.weight() if hasattr(layer, "weight") else layer.kernel[...]

@@ -106,6 +106,35 @@ def conv_replay(x: jax.Array, kernel: jax.Array, h: jax.Array, window_strides, p
     return _replay(x, kernel, h, strides, pads)
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def _traced(x, w, a, strides, padding):
+    return _conv(x, w, strides, padding)
+
+
+def _traced_fwd(x, w, a, strides, padding):
+    return _conv(x, w, strides, padding), (w, a)
+
+
+def _traced_bwd(strides, padding, res, g):
+    w, a = res
+    # The input gradient does not read the input's values, so ``a`` stands in for it: one backward gives the
+    # input gradient and the weight gradient at the trace.
+    gx, gw = _conv_bwd(strides, padding, (a, w), g)
+    return gx, gw, jnp.zeros_like(a)
+
+
+_traced.defvjp(_traced_fwd, _traced_bwd)
+
+
+def conv_traced(x: jax.Array, kernel: jax.Array, a: jax.Array, window_strides, padding) -> jax.Array:
+    """``conv2d(x, kernel)`` whose **weight gradient is taken at** ``a`` (shaped like ``x``), OTTT's presynaptic
+    trace; the input gradient is the convolution's own, ``a`` gets none. The forward keeps ``a`` and the kernel,
+    not ``x`` (:mod:`revsnn_jax.online`)."""
+    if a.shape != x.shape:
+        raise InputError(f"the trace has shape {a.shape}, the convolution's input {x.shape}")
+    return _traced(x, kernel, a, *_strides_and_pads(x, kernel, window_strides, padding))
+
+
 def conv2d(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None, dimension_numbers=None,
            feature_group_count=1, batch_group_count=1, precision=None, preferred_element_type=None, **kwargs):
     """``lax.conv_general_dilated`` for NHWC x HWIO, no dilation, one group; other uses fall back to it."""

@@ -7,6 +7,8 @@ the loop decides what to keep.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -59,6 +61,44 @@ def conv(cin: int, cout: int, kernel: int, stride: int, rngs: nnx.Rngs) -> nnx.C
     """A bias-free convolution (BatchNorm follows) with the loop-friendly gradient of :func:`conv2d`."""
     return nnx.Conv(cin, cout, (kernel, kernel), strides=stride, padding="SAME", use_bias=False,
                     kernel_init=nnx.initializers.kaiming_normal(), conv_general_dilated=conv2d, rngs=rngs)
+
+
+def standardize(kernel: jax.Array, gain: jax.Array, eps: float = 1e-4) -> jax.Array:
+    """Scaled weight standardisation (sWS) of an HWIO (or ``[in, out]``) kernel, per output channel ``o``:
+    ``gain[o] (W[..., o] - mean) / sqrt(var N + eps)`` with ``N`` the fan-in and ``var`` the **unbiased** variance
+    (divides by ``N - 1``), as OTTT's code computes it. With gain 1 each output channel then has mean 0 and
+    squared norm ``(N - 1)/N * var / (var + eps/N)``."""
+    axes = tuple(range(kernel.ndim - 1))
+    fan_in = math.prod(kernel.shape[:-1])
+    mean = jnp.mean(kernel, axes, keepdims=True)
+    var = jnp.sum(jnp.square(kernel - mean), axes, keepdims=True) / (fan_in - 1)
+    return gain.reshape((1,) * (kernel.ndim - 1) + (-1,)) * (kernel - mean) * lax.rsqrt(var * fan_in + eps)
+
+
+def add_bias(y: jax.Array, bias: jax.Array) -> jax.Array:
+    """``y + bias`` over the last axis (explicit broadcasting)."""
+    return y + bias.reshape((1,) * (y.ndim - 1) + (-1,))
+
+
+class WSConv(nnx.Module):
+    """A 3x3 (or ``kernel``) convolution with scaled weight standardisation (:func:`standardize`), a learnable
+    gain per output channel and a bias, as OTTT's VGG(sWS) uses in place of BatchNorm. Called, it is bias-free
+    (so ``ctx.conv`` can replay or trace it); add :attr:`bias` after it."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, rngs: nnx.Rngs):
+        if kernel * kernel * cin < 2:
+            raise InputError(f"weight standardisation needs a fan-in of at least 2, got {kernel}x{kernel}x{cin}")
+        init = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
+        self.kernel = nnx.Param(init(rngs.params(), (kernel, kernel, cin, cout), jnp.float32))
+        self.gain = nnx.Param(jnp.ones((cout,), jnp.float32))
+        self.bias = nnx.Param(jnp.zeros((cout,), jnp.float32))
+        self.strides, self.padding = (stride, stride), "SAME"
+
+    def weight(self) -> jax.Array:
+        return standardize(self.kernel[...], self.gain[...])
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return conv2d(x, self.weight(), self.strides, self.padding)
 
 
 class Neuron(nnx.Module):

@@ -9,8 +9,8 @@ from flax import nnx
 from revsnn_jax.errors import InputError
 
 from revsnn_jax.nn.layers import DEFAULT_NEURON
-from revsnn_jax.nn.resnet import BasicBlock, Bottleneck, SpikingResNet
-from revsnn_jax.nn.vgg import VGG_CFGS, SpikingVGG
+from revsnn_jax.nn.resnet import BasicBlock, Bottleneck, PreActResNet, SpikingResNet
+from revsnn_jax.nn.vgg import VGG_CFGS, SpikingVGG, SpikingVGGWS
 
 MODELS = {
     "vgg11": functools.partial(SpikingVGG, VGG_CFGS[11]),
@@ -36,6 +36,12 @@ MODELS = {
     # For 34x34 event frames (N-MNIST, event digits): 34 -> 17 -> 8 -> 4.
     "vgg_events": functools.partial(SpikingVGG, (16, "M", 32, "M", 64, "M")),
     "resnet_tiny": functools.partial(SpikingResNet, BasicBlock, (1, 1), (8, 16)),
+    # OTTT's VGG(sWS) (DVS128-Gesture, CIFAR) and a small one for digits and tests.
+    "vgg11_ws": SpikingVGGWS,
+    "vgg_ws_digits": functools.partial(SpikingVGGWS, (32, 32, "M", 64, 64, "M")),
+    # DSR's PreAct-ResNet-18 (spikes on the identity shortcut, a BatchNorm + neuron after the head: rate logits).
+    "preact_resnet18": functools.partial(PreActResNet, (2, 2, 2, 2), (64, 128, 256, 512)),
+    "preact_resnet_tiny": functools.partial(PreActResNet, (1, 1), (8, 16)),
 }
 
 

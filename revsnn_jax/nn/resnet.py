@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import jax.numpy as jnp
 from flax import nnx
 
-from revsnn_jax.nn.layers import DEFAULT_NEURON, BatchNorm, Neuron, conv
+from revsnn_jax.nn.layers import DEFAULT_NEURON, BatchNorm, Neuron, add_bias, conv
 from revsnn_jax.errors import InputError
 from revsnn_jax.nn.context import StepContext
 
@@ -96,6 +97,59 @@ class SpikingResNet(nnx.Module):
             x = block(x, ctx)
         x = x.mean((1, 2))
         if self.hidden is not None:
-            x = ctx.neuron(self.hidden_neuron, self.hidden(x))
-        return self.head(x)
+            x = ctx.neuron(self.hidden_neuron, ctx.linear(self.hidden, x))
+        return ctx.linear(self.head, x)
 
+
+
+class PreActBlock(nnx.Module):
+    """DSR's pre-activation block: ``h = S(BN(x))``; ``conv2(S(BN(conv1(h))))`` plus the shortcut **of h** (the
+    spikes, not ``x``): the identity, or a 1x1 convolution where the shape changes. Convolutions have biases."""
+
+    def __init__(self, cin: int, width: int, stride: int, neuron, rngs: nnx.Rngs, name: str):
+        self.bn1, self.neuron1 = BatchNorm(cin), Neuron(neuron, cin, f"{name}.neuron1")
+        self.conv1, self.bias1 = conv(cin, width, 3, stride, rngs), nnx.Param(jnp.zeros((width,), jnp.float32))
+        self.bn2, self.neuron2 = BatchNorm(width), Neuron(neuron, width, f"{name}.neuron2")
+        self.conv2, self.bias2 = conv(width, width, 3, 1, rngs), nnx.Param(jnp.zeros((width,), jnp.float32))
+        self.shortcut = conv(cin, width, 1, stride, rngs) if stride != 1 or cin != width else None
+        self.shortcut_bias = None if self.shortcut is None else nnx.Param(jnp.zeros((width,), jnp.float32))
+
+    def __call__(self, x, ctx: StepContext):
+        h = ctx.bn_neuron(self.bn1, self.neuron1, x)
+        out = add_bias(ctx.conv(self.conv1, h), self.bias1[...])
+        out = add_bias(ctx.conv(self.conv2, ctx.bn_neuron(self.bn2, self.neuron2, out)), self.bias2[...])
+        shortcut = h if self.shortcut is None else add_bias(ctx.conv(self.shortcut, h), self.shortcut_bias[...])
+        return out + shortcut
+
+
+class PreActResNet(nnx.Module):
+    """One timestep of DSR's PreAct-ResNet (``qymeng94/DSR``, ``cifar/modules/preresnet.py``): a bias-free 3x3
+    stem with no neuron, pre-activation blocks, then BN -> neuron -> global average pool -> neuron -> linear ->
+    BN -> neuron. Its logits are the last neurons' outputs (firing rates once averaged over ``T``). The global pool
+    is DSR's 4x4 average pool at 32x32 input."""
+
+    def __init__(self, layers: Sequence[int], widths: Sequence[int], *, num_classes: int = 10, in_channels: int = 3,
+                 neuron=DEFAULT_NEURON, rngs: nnx.Rngs):
+        if len(layers) != len(widths):
+            raise InputError(f"layers {tuple(layers)} and widths {tuple(widths)} must have the same length")
+        self.stem = conv(in_channels, widths[0], 3, 1, rngs)
+        blocks, c = [], widths[0]
+        for s, (n, w) in enumerate(zip(layers, widths)):
+            for b in range(n):
+                blocks.append(PreActBlock(c, w, 2 if s and not b else 1, neuron, rngs, f"stage{s + 1}.block{b + 1}"))
+                c = w
+        self.blocks = nnx.List(blocks)
+        self.bn, self.neuron = BatchNorm(c), Neuron(neuron, c, "final")
+        self.pool_neuron = Neuron(neuron, c, "pool")
+        self.head = nnx.Linear(c, num_classes, bias_init=nnx.initializers.zeros, rngs=rngs)
+        self.head_bn, self.head_neuron = BatchNorm(num_classes), Neuron(neuron, num_classes, "head")
+        self.in_channels = in_channels
+        self.downsample = 2 ** (len(widths) - 1)
+
+    def step(self, x, ctx: StepContext):
+        x = ctx.conv(self.stem, x)
+        for block in self.blocks:
+            x = block(x, ctx)
+        x = ctx.bn_neuron(self.bn, self.neuron, x).mean((1, 2))
+        x = ctx.neuron(self.pool_neuron, x)
+        return ctx.bn_neuron(self.head_bn, self.head_neuron, ctx.linear(self.head, x))

@@ -9,7 +9,7 @@ from typing import Sequence
 
 from flax import nnx
 
-from revsnn_jax.nn.layers import DEFAULT_NEURON, BatchNorm, Neuron, avg_pool, conv
+from revsnn_jax.nn.layers import DEFAULT_NEURON, BatchNorm, Neuron, WSConv, add_bias, avg_pool, conv
 from revsnn_jax.nn.context import StepContext
 
 VGG_CFGS = {
@@ -49,5 +49,41 @@ class SpikingVGG(nnx.Module):
                 continue
             x = ctx.conv_bn_neuron(self.convs[i], self.bns[i], self.neurons[i], x)
             i += 1
-        return self.head(x.mean((1, 2)))
+        return ctx.linear(self.head, x.mean((1, 2)))
 
+
+# OTTT's VGG(sWS) ("online_spiking_vgg11_ws", cfg "A"): no pooling after the last two convolutions.
+VGG_WS_CFG = (64, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512)
+
+
+class SpikingVGGWS(nnx.Module):
+    """OTTT's VGG(sWS): (sWS conv + bias -> neuron -> x ``scale``) blocks, 2x2 average pooling, global average
+    pooling and a linear head; no BatchNorm. ``scale`` is the constant 2.74 of OTTT's code (its origin is not
+    documented there). The head starts at N(0, 0.01) with a zero bias, as in that code."""
+
+    def __init__(self, cfg: Sequence[int | str] = VGG_WS_CFG, *, num_classes: int = 10, in_channels: int = 3,
+                 neuron=DEFAULT_NEURON, scale: float = 2.74, rngs: nnx.Rngs):
+        convs, layers = [], []
+        c = in_channels
+        for item in cfg:
+            if item == "M":
+                continue
+            convs.append(WSConv(c, item, 3, 1, rngs))
+            layers.append(Neuron(neuron, item, f"conv{len(convs)}"))
+            c = item
+        self.layout, self.scale = tuple(cfg), scale
+        self.convs, self.neurons = nnx.List(convs), nnx.List(layers)
+        self.head = nnx.Linear(c, num_classes, kernel_init=nnx.initializers.normal(0.01), rngs=rngs)
+        self.in_channels = in_channels
+        self.downsample = 2 ** sum(1 for item in cfg if item == "M")
+
+    def step(self, x, ctx: StepContext):
+        i = 0
+        for item in self.layout:
+            if item == "M":
+                x = avg_pool(x)
+                continue
+            conv = self.convs[i]
+            x = self.scale * ctx.neuron(self.neurons[i], add_bias(ctx.conv(conv, x), conv.bias[...]))
+            i += 1
+        return ctx.linear(self.head, x.mean((1, 2)))

@@ -1,0 +1,289 @@
+"""DSR's neurons (Meng et al., *Training High-Performance Low-Latency Spiking Neural Networks by Differentiation on
+Spike Representation*, CVPR 2022): IF and LIF whose backward is the gradient of a **spike-rate mapping**.
+
+Forward, for ``t = 1..T`` from ``V_0 = 0`` (``V_th`` trainable per layer, ``f`` the firing fraction):
+
+* IF: ``V = V + x_t``; ``s_t = V_th * H(V - f V_th)``; ``V = V - s_t``; the output is ``s_t`` (amplitude
+  ``V_th``);
+* LIF: ``V = b V + (1 - b) x_t`` with ``b = exp(-dt / tau)``; ``s_t = V_th * H(V - f V_th)``; ``V = V - s_t``;
+  the output is ``s_t / dt``.
+
+With ``f = 1/2`` the IF neuron rounds: its firing rate is within ``V_th / (2T)`` of ``clamp(mean_t x_t, 0, V_th)``.
+DSR trains through that mapping instead of through time (:func:`sequence`, the ``dsr`` method): with ``R`` the
+input's rate (IF: the mean over ``t``; LIF: the weighted mean with ``w_t = exp(-(T - t) dt / tau)``) and ``g_t``
+the output cotangents,
+
+* IF: ``G = sum_t g_t``, ``dL/dx_t = G / T * 1[0 <= R <= V_th]`` for every ``t``, ``dL/dV_th =
+  scale * sum G * 1[R > V_th]``;
+* LIF: ``G = T sum_t w_t g_t / sum_t w_t``, ``dL/dx_t = G / (tau T) * 1[0 < R < V_th tau / dt]``,
+  ``dL/dV_th = scale * sum G * 1[R > V_th tau / dt]``.
+
+These are the rules of the authors' code (``qymeng94/DSR``, ``cifar/modules/neuron.py``), boundaries included.
+``threshold_grad_scale`` is the ``scale``: 1 for IF, ``dt`` for LIF by default. For LIF the mapping's own
+derivative in saturation is ``1/dt``, so the code's ``dt`` shrinks it by ``dt^2``; the authors say on the
+repository's issue #2 that the unscaled gradient drove the thresholds to zero. Before every forward the
+threshold is projected to ``V_th >= threshold_bound`` (the projection passes gradients straight through).
+
+Stepped one timestep at a time (any other method) these neurons are ordinary neurons with a surrogate spike.
+
+The paper's reversible neuron has no rate mapping in DSR; :func:`rev_rate_map` is the one this project derives
+for it (RevDSR), with the measurements in ``docs/training_methods.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from revsnn_jax.errors import InputError
+from revsnn_jax.surrogate import DEFAULT_SUPPORT, check_surrogate, spike
+from revsnn_jax.surrogate import of as surrogate_of
+
+
+def _check(p) -> None:
+    if not p.v_threshold > p.threshold_bound >= 0:
+        raise InputError(f"v_threshold ({p.v_threshold}) must be > threshold_bound ({p.threshold_bound}) >= 0")
+    if not 0 < p.firing_fraction <= 1:
+        raise InputError(f"firing_fraction must be in (0, 1], got {p.firing_fraction}")
+    if not p.threshold_grad_scale >= 0:
+        raise InputError(f"threshold_grad_scale must be >= 0, got {p.threshold_grad_scale}")
+    check_surrogate(p.surrogate, p.surrogate_width, p.surrogate_support)
+
+
+def _threshold(p, theta, dtype):
+    """The projected threshold ``max(V_th, bound)``; the gradient passes straight through the projection."""
+    v_th = theta["v_th"].astype(dtype)
+    return v_th + lax.stop_gradient(jnp.maximum(v_th, p.threshold_bound) - v_th)
+
+
+@jax.tree_util.register_static
+@dataclasses.dataclass(frozen=True)
+class DSRIFParams:
+    """DSR's IF neuron. ``theta = {"v_th": scalar}`` per layer, starting at ``v_threshold``.
+
+    Attributes:
+      v_threshold: the initial threshold (also the spike amplitude).
+      firing_fraction: a spike fires at ``V >= firing_fraction * V_th`` (DSR's alpha; 1/2 rounds).
+      threshold_bound: the threshold is projected to at least this.
+      threshold_grad_scale: the factor on the threshold's mapping gradient.
+      surrogate, surrogate_width, surrogate_support: the spike's surrogate when stepped one timestep at a time.
+    """
+
+    v_threshold: float = 1.0
+    firing_fraction: float = 0.5
+    threshold_bound: float = 0.01
+    threshold_grad_scale: float = 1.0
+    surrogate: str = "sigmoid"
+    surrogate_width: float = 4.0
+    surrogate_support: float = DEFAULT_SUPPORT
+    kind: ClassVar[str] = "dsr_if"
+
+    def __post_init__(self):
+        _check(self)
+
+    def init_theta(self, width: int):
+        return {"v_th": jnp.asarray(self.v_threshold, jnp.float32)}
+
+    def check_width(self, width: int, name: str = "layer") -> None:
+        pass
+
+    def step(self, theta, x, v):
+        v_th = _threshold(self, theta, x.dtype)
+        m = v + x
+        s = v_th * spike(m - self.firing_fraction * v_th, *surrogate_of(self))
+        return s, m - s
+
+    def step_vjp(self, theta, x, v, gy, gv):
+        _, vjp = jax.vjp(self.step, theta, x, v)
+        return vjp((gy, gv))
+
+    def rates(self, xs):
+        """The input's spike representation over the leading (time) axis: the mean."""
+        return jnp.mean(xs, 0)
+
+    def mapping_vjp(self, v_th, r, gs):
+        """``(dL/dx_t, dL/dV_th)`` from the input rate ``r`` and the output cotangents ``gs`` (``[T, ...]``)."""
+        timesteps = gs.shape[0]
+        g = jnp.sum(gs, 0)
+        gx = g / timesteps * ((r >= 0) & (r <= v_th)).astype(g.dtype)
+        gth = self.threshold_grad_scale * jnp.sum(g * (r > v_th).astype(g.dtype))
+        return jnp.broadcast_to(gx[None], gs.shape), gth
+
+
+@jax.tree_util.register_static
+@dataclasses.dataclass(frozen=True)
+class DSRLIFParams:
+    """DSR's LIF neuron (its default): ``V = b V + (1 - b) x``, ``b = exp(-dt / tau)``; output ``s / dt``.
+
+    Attributes as :class:`DSRIFParams`, plus ``tau`` and ``dt``; ``threshold_grad_scale`` defaults to ``dt`` as
+    in the authors' code.
+    """
+
+    v_threshold: float = 0.3
+    firing_fraction: float = 0.3
+    threshold_bound: float = 0.0005
+    threshold_grad_scale: float = 0.05
+    tau: float = 1.0
+    dt: float = 0.05
+    surrogate: str = "sigmoid"
+    surrogate_width: float = 4.0
+    surrogate_support: float = DEFAULT_SUPPORT
+    kind: ClassVar[str] = "dsr_lif"
+
+    def __post_init__(self):
+        _check(self)
+        if not (self.tau > 0 and self.dt > 0):
+            raise InputError(f"tau and dt must be > 0, got tau={self.tau}, dt={self.dt}")
+
+    @property
+    def decay(self) -> float:
+        return math.exp(-self.dt / self.tau)
+
+    def init_theta(self, width: int):
+        return {"v_th": jnp.asarray(self.v_threshold, jnp.float32)}
+
+    def check_width(self, width: int, name: str = "layer") -> None:
+        pass
+
+    def step(self, theta, x, v):
+        v_th = _threshold(self, theta, x.dtype)
+        m = self.decay * v + (1 - self.decay) * x
+        s = v_th * spike(m - self.firing_fraction * v_th, *surrogate_of(self))
+        return s / self.dt, m - s
+
+    def step_vjp(self, theta, x, v, gy, gv):
+        _, vjp = jax.vjp(self.step, theta, x, v)
+        return vjp((gy, gv))
+
+    def weights(self, timesteps: int, dtype=jnp.float32):
+        """``w_t = exp(-(T - t) dt / tau)`` for ``t = 1..T``."""
+        t = jnp.arange(1, timesteps + 1, dtype=dtype)
+        return jnp.exp(-(timesteps - t) * self.dt / self.tau)
+
+    def rates(self, xs):
+        """The input's spike representation: the mean over the leading axis weighted by :meth:`weights`."""
+        w = self.weights(xs.shape[0], xs.dtype)
+        return jnp.tensordot(w, xs, 1) / jnp.sum(w)
+
+    def mapping_vjp(self, v_th, r, gs):
+        timesteps = gs.shape[0]
+        w = self.weights(timesteps, gs.dtype)
+        g = timesteps * jnp.tensordot(w, gs, 1) / jnp.sum(w)
+        top = v_th * self.tau / self.dt
+        gx = g / (self.tau * timesteps) * ((r > 0) & (r < top)).astype(g.dtype)
+        gth = self.threshold_grad_scale * jnp.sum(g * (r > top).astype(g.dtype))
+        return jnp.broadcast_to(gx[None], gs.shape), gth
+
+
+def _run(neuron, theta, xs):
+    """The neuron's forward over ``xs`` ``[T, ...]`` from zero potential: outputs ``[T, ...]``."""
+    def body(v, x):
+        y, v = neuron.step(theta, x, v)
+        return v, y
+    return lax.scan(body, jnp.zeros_like(xs[0]), xs)[1]
+
+
+def sequence(neuron, theta, xs):
+    """The neuron over all ``T`` steps of ``xs`` (``[T, ...]``) with DSR's backward: the gradient of the rate
+    mapping, the same for every step. What the backward keeps is the input's rate, one value per neuron.
+
+    Neurons: :class:`DSRIFParams`, :class:`DSRLIFParams` (the authors' rules) and the paper's reversible neuron
+    (:func:`rev_rate_map`). Raises InputError for any other."""
+    if isinstance(neuron, (DSRIFParams, DSRLIFParams)):
+        return _dsr_sequence(neuron, theta, xs)
+    from revsnn_jax.neurons.rev_lif import RevLIFParams
+    if isinstance(neuron, RevLIFParams):
+        return _rev_sequence(neuron, xs)
+    raise InputError(f"the dsr method needs a neuron with a rate mapping (dsr_if, dsr_lif or rev), not "
+                     f"{getattr(neuron, 'kind', type(neuron).__name__)}")
+
+
+def _dsr_sequence(neuron, theta, xs):
+    return _dsr_run(neuron, theta["v_th"], xs)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _dsr_run(neuron, v_th, xs):
+    return _run(neuron, {"v_th": v_th}, xs)
+
+
+def _dsr_fwd(neuron, v_th, xs):
+    return _dsr_run(neuron, v_th, xs), (v_th, neuron.rates(xs))
+
+
+def _dsr_bwd(neuron, res, gs):
+    v_th, r = res
+    gx, gth = neuron.mapping_vjp(jnp.maximum(v_th, neuron.threshold_bound).astype(r.dtype), r, gs)
+    return gth.astype(v_th.dtype), gx
+
+
+_dsr_run.defvjp(_dsr_fwd, _dsr_bwd)
+
+
+# --- RevDSR: a rate mapping for the paper's reversible neuron -------------------------------------------------
+
+def rev_rate_map(p, r_in):
+    """The rate of each group's output ``Y_k`` as a function of the input rates, for the paper's neuron ``p``.
+
+    The neuron's groups chain (``I_1 = X_1``, ``I_k = Y_{k-1}``; ``Y_k = S_k + beta X_{k+1}``), so with ``f`` the
+    firing rate of one group for a constant input rate, ``r(Y_k) = f(r(I_k)) + beta r(X_{k+1})``. ``f`` is the
+    clamp ``clamp((r - c) / w, 0, 1)`` fitted in ``docs/training_methods.md`` for the neuron's ``tau``, ``alpha``
+    and threshold (:func:`rev_rate_fit`)."""
+    from revsnn_jax.neurons.rev_lif import split_groups, merge_groups
+    c, w = rev_rate_fit(p)
+    xg = split_groups(p, r_in)
+    n = len(xg)
+    yg, inp = [], xg[0]
+    for k in range(n):
+        y = jnp.clip((inp - c) / w, 0.0, 1.0) + p.beta * xg[(k + 1) % n]
+        yg.append(y)
+        inp = y
+    return merge_groups(yg)
+
+
+def rev_rate_fit(p) -> tuple[float, float]:
+    """``(c, w)`` of the clamp ``clamp((r - c) / w, 0, 1)`` that one group of the reversible neuron follows for a
+    constant input ``r`` (Eq. 1-3 with ``Y = S``), from the two fixed points of its dynamics (``a = 1/tau``):
+
+    * onset: without spikes ``V = M + alpha V`` and ``M = (1 - a) V + a r``, so ``M* = a r / (1 - (1 - a) /
+      (1 - alpha))``; the neuron starts firing where ``M* = V_th``: ``c = tau V_th (1 - (1 - a) / (1 - alpha))``
+      (0 if ``alpha >= a``: the potential then grows without bound and any positive input fires);
+    * saturation: firing every step, ``V* = V_reset / (1 - alpha)`` and ``M = (1 - a) V* + a r >= V_th`` from
+      ``r = tau (V_th - (1 - a) V*)``, so ``w`` is that minus ``c``.
+
+    Between the two the simulated rate is a staircase (``tests/test_dsr.py`` measures the clamp against it)."""
+    a = 1.0 / p.tau
+    c = max(p.tau * p.v_threshold * (1 - (1 - a) / (1 - p.alpha)), 0.0) if p.alpha < a else 0.0
+    top = p.tau * (p.v_threshold - (1 - a) * p.v_reset / (1 - p.alpha))
+    if not top > c:
+        raise InputError(f"the reversible neuron (tau={p.tau}, alpha={p.alpha}, v_threshold={p.v_threshold}, "
+                         f"v_reset={p.v_reset}) has no rising firing rate to map")
+    return c, top - c
+
+
+def _rev_sequence(neuron, xs):
+    return _rev_run(neuron, xs)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _rev_run(neuron, xs):
+    return _run(neuron, None, xs)
+
+
+def _rev_fwd(neuron, xs):
+    return _rev_run(neuron, xs), jnp.mean(xs, 0)
+
+
+def _rev_bwd(neuron, r, gs):
+    _, vjp = jax.vjp(lambda r: rev_rate_map(neuron, r), r)
+    (g,) = vjp(jnp.sum(gs, 0) / gs.shape[0])
+    return (jnp.broadcast_to(g[None], gs.shape),)
+
+
+_rev_run.defvjp(_rev_fwd, _rev_bwd)

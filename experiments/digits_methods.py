@@ -15,9 +15,14 @@ dsr         DSR, DSR's IF neuron (threshold 1, firing fraction 1/2)
 revdsr      DSR with the paper's neuron and the derived rate mapping (RevDSR)
 ==========  =====================================================================================================
 
-Command (writes ``docs/results/digits_methods.{csv,json,png}`` and each run's metrics)::
+Commands (write ``docs/results/<name>.{csv,json,png}`` and each run's metrics)::
 
     python experiments/digits_methods.py --seeds 0,1,2 --out docs/results
+    python experiments/digits_methods.py --dataset event_digits --timesteps 20 --memory-timesteps 20,50 \
+        --seeds 0,1,2 --name event_digits_methods --out docs/results
+
+The second is the same on event data: event_digits (saccade streams of the digits, 20 frames), vgg_events, 20
+epochs.
 """
 
 from __future__ import annotations
@@ -52,7 +57,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--systems", default=",".join(SYSTEMS))
-    parser.add_argument("--epochs", type=int, default=None, help="default: the digits default (30)")
+    parser.add_argument("--epochs", type=int, default=None, help="default: the dataset's (digits 30)")
+    parser.add_argument("--dataset", default="digits", help="a revsnn train --dataset (default digits)")
+    parser.add_argument("--timesteps", type=int, default=4)
     parser.add_argument("--memory-timesteps", default="4,20", help="T of the dry-run memory columns")
     parser.add_argument("--name", default="digits_methods")
     parser.add_argument("--out", default="docs/results")
@@ -65,16 +72,19 @@ def main(argv=None) -> int:
     rows, curves = [], {}
     with tempfile.TemporaryDirectory() as scratch:
         for system in systems:
-            base = train.TrainConfig(epochs=args.epochs, **SYSTEMS[system])
+            base = train.TrainConfig(dataset=args.dataset, timesteps=args.timesteps, epochs=args.epochs,
+                                     **SYSTEMS[system])
             memory = {t: train.dry_run(dataclasses.replace(base, timesteps=t))["temp_bytes"] for t in memory_steps}
             for seed in seeds:
                 cfg = dataclasses.replace(base, seed=seed)
                 workdir = os.path.join(scratch, f"{system}-seed{seed}")
                 print(f"== {system}, seed {seed}", file=sys.stderr, flush=True)
                 result = train.train_and_evaluate(cfg, workdir, progress=False)
-                shutil.copy(os.path.join(workdir, "metrics.jsonl"), os.path.join(runs_dir, f"{system}-seed{seed}.jsonl"))
+                shutil.copy(os.path.join(workdir, "metrics.jsonl"),
+                            os.path.join(runs_dir, f"{system}-seed{seed}.jsonl"))
                 records = train.read_metrics(workdir)
-                rows.append({"system": system, "method": cfg.method, "neuron": cfg.neuron, "seed": seed,
+                rows.append({"system": system, "dataset": args.dataset, "timesteps": args.timesteps,
+                             "method": cfg.method, "neuron": cfg.neuron, "seed": seed,
                              "epochs": result["epochs"], "test_accuracy": result["test_accuracy"],
                              "train_accuracy": result["train_accuracy"],
                              "epoch_seconds_median": statistics.median(r["epoch_seconds"] for r in records),
@@ -95,14 +105,15 @@ def main(argv=None) -> int:
         writer.writerows(rows)
     with open(os.path.join(args.out, args.name + ".json"), "w") as f:
         json.dump({"command": "python experiments/digits_methods.py " + " ".join(argv or sys.argv[1:]),
-                   "what": "revsnn train on digits (vgg_digits, T=4, SGD, defaults) per system and seed; final-epoch "
-                           "test accuracy on the fixed 360-image test split; epoch seconds measured in one run, "
+                   "what": f"revsnn train on {args.dataset} (its default model, T={args.timesteps}, SGD, defaults) per "
+                           "system and seed; final-epoch test accuracy on the fixed test split; epoch seconds "
+                           "measured in one run, "
                            "one system after another on the same CPU; temp_bytes_T*: XLA's compiled temp memory of "
-                           "one training step at that T (dry run, batch 64)",
+                           "one training step at that T (dry run, the batch trained)",
                    "systems": SYSTEMS, "summary": summary, "rows": rows}, f, indent=1)
         f.write("\n")
-    plots.curves(curves, os.path.join(args.out, args.name + ".png"), title="digits, T=4: training methods (seed "
-                 f"{seeds[0]})")
+    plots.curves(curves, os.path.join(args.out, args.name + ".png"),
+                 title=f"{args.dataset}, T={args.timesteps}: training methods (seed {seeds[0]})")
     for system, s in summary.items():
         mem = ", ".join(f"T={t}: {s[f'temp_bytes_T{t}'] / 2**20:.1f} MiB" for t in memory_steps)
         print(f"{system:8s} test accuracy {100 * s['test_accuracy_mean']:.2f} +- {100 * s['test_accuracy_std']:.2f} %"

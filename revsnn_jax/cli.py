@@ -716,7 +716,7 @@ def add_train_parser(sub) -> None:
                    "without traces; dsr: differentiation on spike representation (--neuron dsr_if, dsr_lif or rev) "
                    f"(default {d.method})")
     g.add_argument("--ottt-trace-decay", dest="ottt_trace_decay", type=float, help="the traces' decay lambda "
-                   "(default: the neurons' leak, 1 - 1/tau)")
+                   "(default: the neurons' leak, 1 - 1/tau; 0 for the reversible neurons, measured closest to BPTT)")
     g.add_argument("--ottt-trace-input", dest="ottt_trace_input", action="store_true", help="trace the first "
                    "layer's input too (OTTT's general form; the reference code does not)")
     g.add_argument("--online-loss-mix", dest="online_loss_mix", type=float, help="MSE share of the per-step loss "
@@ -861,7 +861,9 @@ def build_parser() -> argparse.ArgumentParser:
     from revsnn_jax.bench.network import NETWORK_CONFIGS
     from revsnn_jax.nn.models import MODELS
     model_help = f"one of: {', '.join(MODELS)}"
-    configs_help = "comma-separated [NEURON:]STRATEGY labels (e.g. bptt,inverse_grad,exact_rev:reverse)"
+    configs_help = ("comma-separated [NEURON[settings]:]STRATEGY labels (e.g. bptt,inverse_grad,exact_rev:reverse); "
+                    "a training method may stand for the strategy: ottt, sltt, dsr, dsr+low_memory "
+                    "(e.g. dsr_lif:dsr)")
     p = bench_sub.add_parser("memory", help="compiled memory of one whole-network training step per configuration")
     p.add_argument("--model", default=None, help=model_help + " (default vgg19)")
     p.add_argument("--timesteps", type=_ints, default=None, help="T, or comma-separated T values for memory vs T "

@@ -142,6 +142,11 @@ def _lif_node(nir, layer: Neuron, shape, dt: float, path: str, r: float = 1.0, v
                          "real-valued with a reset to a constant")
     else:
         raise InputError(f"{path}: no NIR mapping for neuron {kind!r} (exported: lif, plif)")
+    if p.soft_reset:
+        raise InputError(f"{path}: a soft reset (V - V_th after a spike) has no NIR equivalent: NIR's LIF resets to "
+                         "the constant v_reset")
+    if not p.decay_input:   # v += k (v_leak - v) + I  is NIR's  v += k (v_leak - v + r I)  with r = 1/k
+        r = r / k
 
     def full(value):
         return np.full(shape, value, np.float32)

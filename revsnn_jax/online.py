@@ -4,9 +4,10 @@ OTTT replaces BPTT's backward by a loss at every step and no gradient across ste
 
 * the state a step starts from (membrane potentials) is ``stop_gradient``-ed, so nothing flows to earlier steps;
 * the weight gradient of a traced layer at step ``t`` takes the **presynaptic trace**
-  ``a[t] = lam * a[t-1] + x[t]`` in place of its input ``x[t]`` (:func:`traced_matmul` here, :func:`revsnn_jax.nn.conv.conv_traced`:
-  forward on ``x``, input gradient as usual, weight gradient at ``a``). ``lam`` is the neurons' leak
-  ``1 - 1/tau``; ``lam = 0`` is SLTT's rule (the instantaneous input);
+  ``a[t] = lam * a[t-1] + x[t]`` in place of its input ``x[t]`` (:func:`traced_matmul` here,
+  :func:`revsnn_jax.nn.conv.conv_traced`: forward on ``x``, input gradient as usual, weight gradient at ``a``).
+  ``lam`` is the neurons' leak ``1 - 1/tau`` (:func:`default_trace_decay`); ``lam = 0`` is SLTT's rule (the
+  instantaneous input);
 * the loss of step ``t`` is ``((1 - mix) CE(o[t], y) + mix MSE(o[t], onehot(y))) / T`` (:func:`step_loss`), and
   OTTT_A sums the ``T`` per-step gradients for one optimizer step (:func:`accumulate`).
 
@@ -16,8 +17,8 @@ the online gradient equals BPTT's with the reset detached (``tests/test_online.p
 is every other path through time. Memory is constant in ``T``: a step's working set plus each layer's potential
 and trace.
 
-These are the pieces a model's step uses; wiring them into the flax models and ``revsnn train`` (issue 14's
-training mode, VGG(sWS), RevOTTT) is not done yet.
+These are the pure pieces; :mod:`revsnn_jax.nn.methods` runs them on the flax models (the step context's
+``online`` mode traces every ``ctx.conv``/``ctx.linear``), and ``revsnn train --method ottt|sltt`` trains with them.
 """
 
 from __future__ import annotations
@@ -110,13 +111,23 @@ def accumulate(step: Callable, params, state, inputs, labels, *, mix: float = 0.
         (value, (logits, new_state, aux)), g = jax.value_and_grad(loss, has_aux=True)(params)
         if update is not None:
             params, upd = update(g, upd, params)
-        return (params, upd, new_state, total + value.astype(total.dtype), jax.tree.map(jnp.add, grads, g)), (logits, aux)
+        total = total + value.astype(total.dtype)
+        return (params, upd, new_state, total, jax.tree.map(jnp.add, grads, g)), (logits, aux)
 
     zeros = jax.tree.map(jnp.zeros_like, params)
     carry = (params, update_state, state, jnp.zeros((), jnp.result_type(float)), zeros)
     (params, upd, state, total, grads), (logits, aux) = lax.scan(body, carry, inputs if sequence else None,
                                                                  length=timesteps)
     return Online(total, grads, logits, state, aux, params, upd)
+
+
+def default_trace_decay(neuron) -> float:
+    """OTTT's trace decay for a neuron: its :func:`leak`, except for the paper's reversible neurons (RevOTTT),
+    whose carry ``(1 - Y)(1 - 1/tau) + alpha`` depends on the neuron and the step: there no decay (0, the
+    instantaneous input, SLTT's rule) came closest to BPTT's gradient of the same objective in every measured
+    setting (``experiments/online_cosine.py``, ``docs/training_methods.md``)."""
+    from revsnn_jax.neurons import ExactRevLIFParams, RevLIFParams
+    return 0.0 if isinstance(neuron, (RevLIFParams, ExactRevLIFParams)) else leak(neuron)
 
 
 def leak(neuron) -> float:

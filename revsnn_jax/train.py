@@ -33,7 +33,7 @@ from revsnn_jax import checkpoints, compiled, data, neurons, workdir as rundir
 from revsnn_jax.errors import InputError
 from revsnn_jax.nn import MODELS, create_model, methods, network, split
 from revsnn_jax.nn.methods import METHODS, Method, as_method
-from revsnn_jax.online import leak
+from revsnn_jax.online import default_trace_decay
 from revsnn_jax.strategies import Strategy, as_strategy
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -59,10 +59,11 @@ class TrainConfig:
     ``strategy`` is a label of :mod:`revsnn_jax.strategies` (the paper's aliases ``reversible``, ``inverse_grad``
     included); ``anchor_every``, ``low_memory`` and ``keep_convs`` refine it. ``method`` is the training method
     (:mod:`revsnn_jax.nn.methods`): ``exact`` (BPTT's gradient, by the strategy), ``ottt``, ``sltt`` or ``dsr``;
-    ``ottt_trace_decay`` (default: the neurons' leak), ``ottt_trace_input``, ``online_loss_mix`` and
-    ``online_update`` (OTTT_O) refine the online methods, ``low_memory`` also applies to ``dsr``. ``encoding`` is how samples reach the
-    network: ``direct`` (a static image at every step) or ``frames`` (``[T, B, H, W, C]``; a static-image dataset
-    then feeds each image as T identical frames, through the frame path). Default: the dataset's own.
+    ``ottt_trace_decay`` (default: :func:`revsnn_jax.online.default_trace_decay`), ``ottt_trace_input``,
+    ``online_loss_mix`` and ``online_update`` (OTTT_O) refine the online methods, ``low_memory`` also applies to
+    ``dsr``. ``encoding`` is how samples reach the network: ``direct`` (a static image at every step) or
+    ``frames`` (``[T, B, H, W, C]``; a static-image dataset then feeds each image as T identical frames, through
+    the frame path). Default: the dataset's own.
     ``augment_ops`` names what ``augment`` does, comma-separated (``crop,flip,roll``; default: the dataset's).
     Event datasets (``dvs_gesture``, ``cifar10_dvs``, ``nmnist``, ``event_digits``) read the cache prepared with
     ``timesteps``, ``frame_binning`` (``count``/``time``), ``frame_size`` (square; None = the sensor's),
@@ -234,7 +235,7 @@ class TrainConfig:
         neuron)."""
         decay = self.ottt_trace_decay
         if self.method == "ottt" and decay is None:
-            decay = leak(self.neuron_params())
+            decay = default_trace_decay(self.neuron_params())
         return Method(self.method, trace_decay=decay if self.method == "ottt" else None,
                       trace_input=self.ottt_trace_input, loss_mix=self.online_loss_mix,
                       online_update=self.online_update, low_memory=self.low_memory and self.method == "dsr")
@@ -333,6 +334,11 @@ def _check_method(cfg: TrainConfig) -> None:
                          f"{cfg.method!r}")
     if cfg.method == "exact":
         return
+    unused = [k for k, default in (("strategy", "inverse_grad"), ("anchor_every", None), ("keep_convs", False))
+              if getattr(cfg, k) != default] + (["low_memory"] if cfg.low_memory and cfg.method != "dsr" else [])
+    if unused:
+        raise InputError(f"{', '.join(unused)} refine the exact method's strategy; --method {cfg.method} computes its "
+                         "own gradient (dsr takes --low-memory)")
     if cfg.temperature_search() is not None:
         raise InputError(f"the dspike temperature search compares exact gradients; with --method {cfg.method} keep "
                          "the temperature fixed (--dspike-search-every 0)")

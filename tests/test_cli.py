@@ -224,3 +224,30 @@ def test_train_new_neurons_strategies_and_encodings_end_to_end(capsys, tmp_path,
     assert result["strategy"] == argv[3] and 0.0 <= result["test_accuracy"] <= 1.0
     config = json.loads((workdir / "config.json").read_text())
     assert config["neuron"] == argv[1] and config["encoding"] == ("frames" if "frames" in argv else "direct")
+
+
+def test_train_with_each_method_through_the_cli(capsys, tmp_path):
+    """--method ottt/dsr end to end on the digits: the run records its method, and a resume with another method is
+    refused (it would change the arithmetic of training)."""
+    for method, neuron in (("ottt", "lif"), ("dsr", "dsr_if")):
+        workdir = tmp_path / method
+        assert cli.main(["train", "--method", method, "--neuron", neuron, "--model", "vgg_tiny", "--epochs", "1",
+                         "--workdir", str(workdir), "--no-progress", "--json"]) == 0
+        summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert summary["method"] == method and summary["status"] == "completed" and summary["test_accuracy"] > 0.1
+    assert cli.main(["train", "--method", "sltt", "--neuron", "lif", "--model", "vgg_tiny", "--epochs", "2",
+                     "--workdir", str(tmp_path / "ottt"), "--resume", "--no-progress"]) == 2
+    assert "method" in capsys.readouterr().err
+
+
+def test_bench_memory_takes_methods_in_configuration_labels(capsys):
+    assert cli.main(["bench", "memory", "--model", "vgg_tiny", "--timesteps", "2,6", "--batch-size", "2",
+                     "--input-size", "8", "--configs", "lif[soft_reset=true,decay_input=false]:ottt,dsr_if:dsr",
+                     "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    ottt = [r["temp_bytes"] for r in rows if r["config"] == "lif[soft_reset=true,decay_input=false]:ottt"]
+    assert abs(ottt[1] / ottt[0] - 1) < 0.05                      # flat in T
+    dsr = [r["temp_bytes"] for r in rows if r["config"] == "dsr_if:dsr"]
+    assert dsr[1] > 2 * dsr[0]                                    # DSR keeps every step's conv/BN inputs
+    assert cli.main(["bench", "memory", "--model", "vgg_tiny", "--configs", "lif:ottt+low_memory"]) == 2
+    assert "only dsr+low_memory" in capsys.readouterr().err

@@ -14,6 +14,7 @@ from flax import nnx
 import nir
 
 from revsnn_jax import ExactRevLIFParams, InputError, LIFParams, PLIFParams, RevLIFParams
+from revsnn_jax.neurons import DSRIFParams
 from revsnn_jax import nir as rnir
 from revsnn_jax.nn import network
 from revsnn_jax.nn.models import create_model
@@ -49,7 +50,8 @@ def _compare_with_interpreter(model, frames, graph):
 
 @pytest.mark.parametrize("name,neuron", [("vgg_tiny", LIFParams(tau=2.0, v_threshold=0.8)),
                                          ("resnet_tiny", LIFParams(tau=3.0, v_reset=-0.2)),
-                                         ("vgg_tiny", PLIFParams(tau=2.5))])
+                                         ("vgg_tiny", PLIFParams(tau=2.5)),
+                                         ("vgg_tiny", LIFParams(tau=2.0, decay_input=False))])
 def test_exported_graph_runs_like_the_model_in_an_independent_interpreter(name, neuron):
     model = create_model(name, num_classes=5, in_channels=2, neuron=neuron, seed=1)
     randomize_batch_norm(model, 2)
@@ -232,8 +234,10 @@ def test_a_graph_made_elsewhere_runs_like_the_interpreter_and_trains():
 @pytest.mark.parametrize("neuron,message", [
     (RevLIFParams(), "reversible neuron (rev) has no NIR equivalent: its reset multiplies the potential"),
     (ExactRevLIFParams(), "exact_rev) has no NIR equivalent: it steps in fixed point"),
+    (LIFParams(soft_reset=True), "a soft reset (V - V_th after a spike) has no NIR equivalent"),
+    (DSRIFParams(), "no NIR mapping for neuron 'dsr_if'"),
 ])
-def test_reversible_neurons_are_refused_naming_the_layer_and_the_reason(neuron, message):
+def test_neurons_without_a_nir_form_are_refused_naming_the_layer_and_the_reason(neuron, message):
     model = create_model("vgg_tiny", in_channels=1, neuron=neuron)
     with pytest.raises(InputError, match=r"^neurons\.0: .*" + message.replace("(", r"\(").replace(")", r"\)")):
         rnir.to_nir(model, input_shape=(8, 8, 1))

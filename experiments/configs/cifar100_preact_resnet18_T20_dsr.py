@@ -11,7 +11,8 @@ them.
 
 Command (GPU; CIFAR prepared with `revsnn prepare cifar100 --raw ARCHIVE --data-dir DIR`)::
 
-    revsnn train --config experiments/configs/cifar100_preact_resnet18_T20_dsr.py --data-dir DIR --workdir runs/cifar100_dsr
+    revsnn train --config experiments/configs/cifar100_preact_resnet18_T20_dsr.py --data-dir DIR \
+        --workdir runs/cifar100_dsr
 
 Expected: near the row's 78.21 % (not run here: no GPU and no CIFAR on this machine). Memory:
 ``revsnn bench memory --model preact_resnet18 --timesteps 20 --batch-size 128 --configs dsr_lif:dsr,...``

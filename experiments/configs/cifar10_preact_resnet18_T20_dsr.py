@@ -11,7 +11,8 @@ them.
 
 Command (GPU; CIFAR prepared with `revsnn prepare cifar10 --raw ARCHIVE --data-dir DIR`)::
 
-    revsnn train --config experiments/configs/cifar10_preact_resnet18_T20_dsr.py --data-dir DIR --workdir runs/cifar10_dsr
+    revsnn train --config experiments/configs/cifar10_preact_resnet18_T20_dsr.py --data-dir DIR \
+        --workdir runs/cifar10_dsr
 
 Expected: near the row's 95.35 % (not run here: no GPU and no CIFAR on this machine). Memory:
 ``revsnn bench memory --model preact_resnet18 --timesteps 20 --batch-size 128 --configs dsr_lif:dsr,...``

@@ -7,7 +7,8 @@ runs one real step in a fresh process per configuration and reads the device's `
 A configuration is ``[NEURON[SETTINGS]:]STRATEGY``: a strategy label of :mod:`revsnn_jax.strategies` (aliases
 included), on the paper's neuron unless a neuron kind is given (``exact_rev:reverse``, ``lif:anchored``), with
 optional neuron settings (``exact_rev[alpha=0.25,snap=false]:reverse``). In place of a strategy a training method
-of :mod:`revsnn_jax.nn.methods` may be named: ``ottt`` (trace decay: the neurons' leak), ``sltt``, ``dsr`` and
+of :mod:`revsnn_jax.nn.methods` may be named: ``ottt`` (trace decay:
+:func:`revsnn_jax.online.default_trace_decay`), ``sltt``, ``dsr`` and
 ``dsr+low_memory`` (``lif[decay_input=false,soft_reset=true]:ottt``, ``dsr_lif:dsr``, ``rev:dsr``).
 """
 
@@ -32,7 +33,7 @@ from revsnn_jax.compiled import abstract, flops, memory_stats
 from revsnn_jax.errors import InputError
 from revsnn_jax.nn import network
 from revsnn_jax.nn.methods import METHODS, Method
-from revsnn_jax.online import leak
+from revsnn_jax.online import default_trace_decay
 from revsnn_jax.strategies import Strategy
 
 NETWORK_CONFIGS = ("bptt", "checkpoint", "reversible", "inverse_grad", "reversible+low_memory",
@@ -72,7 +73,7 @@ class NetworkConfig:
                 neuron = neurons.NEURONS[kind](**kwargs)
             except TypeError as e:
                 raise InputError(f"configuration {label!r}: {e}") from None
-            method = Method(name, trace_decay=leak(neuron) if name == "ottt" else None,
+            method = Method(name, trace_decay=default_trace_decay(neuron) if name == "ottt" else None,
                             low_memory=bool(refinement))
             return cls(label, Strategy.parse("bptt"), neuron, method)
         try:

@@ -3,11 +3,11 @@
 =================  =====================  ======================================================================
 ``kind``           params                 what it is
 =================  =====================  ======================================================================
-``lif``            :class:`LIFParams`     plain leaky integrate-and-fire, hard reset: the usual baseline
+``lif``            :class:`LIFParams`     leaky integrate-and-fire (hard or soft reset): the usual baseline
 ``plif``           :class:`PLIFParams`    LIF with a learnable time constant per layer (Fang et al., 2021)
 ``rev``            :class:`RevLIFParams`  the paper's reversible LIF (Eq. 1-6); its inverse (Eq. 7-10) is not exact
 ``exact_rev``      :class:`ExactRevLIFParams`  reversible LIF in fixed point with a spike-gated reset: exact inverse
-``dsr_if``         :class:`DSRIFParams`   DSR's IF neuron (Meng et al., 2022): trainable threshold, rate-mapping backward
+``dsr_if``         :class:`DSRIFParams`   DSR's IF neuron (Meng et al., 2022): trainable threshold, rate backward
 ``dsr_lif``        :class:`DSRLIFParams`  DSR's LIF neuron
 =================  =====================  ======================================================================
 
@@ -58,7 +58,8 @@ def neuron_kind(neuron) -> str:
 
 
 __all__ = [
-    "NEURONS", "SCAN_GROUPS_ABOVE", "DSRIFParams", "DSRLIFParams", "ExactRevLIFParams", "GroupForward", "LIFParams", "PLIFParams", "RevLIFParams",
+    "NEURONS", "SCAN_GROUPS_ABOVE", "DSRIFParams", "DSRLIFParams", "ExactRevLIFParams", "GroupForward", "LIFParams",
+    "PLIFParams", "RevLIFParams",
     "check_groups", "check_state", "closed_form", "exact_rev_lif_inverse", "exact_rev_lif_step", "has_exact_inverse",
     "step_fn",
     "lif_step", "lif_step_unchecked", "merge_groups", "neuron_kind", "rev_forward_groups", "rev_forward_stacked",

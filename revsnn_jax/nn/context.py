@@ -122,8 +122,8 @@ class StepContext:
 
     def _trace(self, layer, x):
         """The presynaptic trace of ``x`` for ``layer`` (None where the layer is not traced)."""
-        if self.decay is None or (x is self.step_input and not self.trace_input):
-            return None
+        if not self.decay or (x is self.step_input and not self.trace_input):
+            return None   # decay 0: the trace is the input itself, the ordinary weight gradient
         path = self.path(layer)
         old = jnp.zeros_like(x) if self.traces is None else self.traces.get(path)
         if old is None:

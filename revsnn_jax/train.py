@@ -431,21 +431,16 @@ def make_train_step(graphdef, optimizer: optax.GradientTransformation, *, timest
         return optax.apply_updates(params, updates), opt_state
 
     def core(params, batch_stats, opt_state, masks, step, inputs, labels):
-        inputs = network_inputs(inputs, encoding, timesteps) if method.name != "exact" else inputs
+        inputs = network_inputs(inputs, encoding, timesteps)
         if method.online_update:
             out = methods.online_run(method, graphdef, params, batch_stats, inputs, labels, timesteps=timesteps,
                                      encoding=encoding, update=optimizer_step, update_state=opt_state)
             loss, logits, stats, grads = out.loss, out.logits.mean(0), out.aux, out.grads
             new_params, new_opt_state = out.params, out.update_state
         else:
-            if method.name == "exact":
-                (loss, (logits, stats)), grads = loss_and_grads(graphdef, params, batch_stats, inputs, labels,
-                                                                timesteps=timesteps, strategy=strategy,
-                                                                encoding=encoding)
-            else:
-                (loss, (logits, stats)), grads = methods.loss_and_grads(method, graphdef, params, batch_stats,
-                                                                        inputs, labels, timesteps=timesteps,
-                                                                        encoding=encoding)
+            (loss, (logits, stats)), grads = methods.loss_and_grads(method, graphdef, params, batch_stats, inputs,
+                                                                    labels, timesteps=timesteps, strategy=strategy,
+                                                                    encoding=encoding)
             if sparse is not None:   # the dense gradient decides growth; the optimizer sees it masked
                 grads, new_masks = before_update(params, masks, grads, step)
             new_params, new_opt_state = optimizer_step(grads, opt_state, params)

@@ -13,8 +13,9 @@ timestep** and routes its stateful and recomputable layers through the :class:`S
 * ``ctx.linear(linear, x)``: a linear layer (``nnx.Linear``), which the online methods train at a presynaptic
   trace.
 
-Everything else (pooling, linear layers, sums, reshapes) is ordinary code. A convolution called directly instead
-of through ``ctx.conv`` is still correct under every strategy; it is just recomputed where it could be replayed.
+Everything else (pooling, sums, reshapes) is ordinary code. A convolution called directly instead of through
+``ctx.conv`` is still correct under every strategy; it is just recomputed where it could be replayed (and trained at
+its instantaneous input by OTTT), as is a linear layer called directly.
 Optional attributes used for input checks: ``in_channels`` and ``downsample`` (the factor by which height and
 width must be divisible). ``docs/models.md`` has a complete example.
 

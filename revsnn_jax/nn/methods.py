@@ -64,6 +64,8 @@ class Method:
             raise InputError(f"trace_input, loss_mix and online_update belong to ottt and sltt, not {self.name}")
         if self.name == "sltt" and self.trace_input:
             raise InputError("sltt has no traces: trace_input belongs to ottt")
+        if self.name != "ottt" and self.trace_decay is not None:
+            raise InputError(f"trace_decay belongs to ottt, not {self.name}")
         if self.name == "ottt" and self.trace_decay is not None and not 0 <= self.trace_decay <= 1:
             raise InputError(f"trace_decay must be in [0, 1], got {self.trace_decay}")
         if not 0 <= self.loss_mix <= 1:
@@ -81,7 +83,7 @@ class Method:
         if self.name != "ottt":
             return None
         if self.trace_decay is None:
-            raise InputError("ottt needs trace_decay (revsnn_jax.online.leak(neuron) gives the neurons' leak)")
+            raise InputError("ottt needs trace_decay (revsnn_jax.online.default_trace_decay(neuron) gives the default)")
         return self.trace_decay
 
 

@@ -1,5 +1,7 @@
 """DSR's neurons (rates, the rate-mapping backward, the threshold), the dsr method on networks, RevDSR's mapping."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -167,3 +169,22 @@ def test_preact_resnet18_is_dsrs_layout():
     assert model.stem.bias is None and blocks[0].bias1.shape == (64,)
     logits, _ = network.rates_forward(*network.split(model), jnp.ones((2, 32, 32, 3)), timesteps=2, train=False)
     assert logits.shape == (2, 10) and float(logits.min()) >= 0   # rates of the head's neurons
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: DSRIFParams(v_threshold=0.005), "v_threshold (0.005) must be > threshold_bound (0.01)"),
+    (lambda: DSRIFParams(firing_fraction=0.0), "firing_fraction must be in (0, 1]"),
+    (lambda: DSRLIFParams(dt=0.0), "tau and dt must be > 0"),
+    (lambda: DSRLIFParams(threshold_grad_scale=-1.0), "threshold_grad_scale must be >= 0"),
+])
+def test_bad_dsr_settings_are_one_line_errors(make, message):
+    from revsnn_jax.errors import InputError
+    with pytest.raises(InputError, match=re.escape(message)):
+        make()
+
+
+def test_the_dsr_method_refuses_neurons_without_a_rate_mapping():
+    from revsnn_jax.errors import InputError
+    _, g, p, bs, x, y = dsr_setup(neuron=NEURONS["lif"]())
+    with pytest.raises(InputError, match="needs a neuron with a rate mapping"):
+        methods.loss_and_grads("dsr", g, p, bs, x, y, timesteps=2)

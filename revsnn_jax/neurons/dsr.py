@@ -62,9 +62,26 @@ def _threshold(p, theta, dtype):
     return v_th + lax.stop_gradient(jnp.maximum(v_th, p.threshold_bound) - v_th)
 
 
+class _TrainedThreshold:
+    """What DSR's two neurons share: one trainable threshold per layer, any width, the VJP by autodiff."""
+
+    def __post_init__(self):
+        _check(self)
+
+    def init_theta(self, width: int):
+        return {"v_th": jnp.asarray(self.v_threshold, jnp.float32)}
+
+    def check_width(self, width: int, name: str = "layer") -> None:
+        pass
+
+    def step_vjp(self, theta, x, v, gy, gv):
+        _, vjp = jax.vjp(self.step, theta, x, v)
+        return vjp((gy, gv))
+
+
 @jax.tree_util.register_static
 @dataclasses.dataclass(frozen=True)
-class DSRIFParams:
+class DSRIFParams(_TrainedThreshold):
     """DSR's IF neuron. ``theta = {"v_th": scalar}`` per layer, starting at ``v_threshold``.
 
     Attributes:
@@ -84,24 +101,11 @@ class DSRIFParams:
     surrogate_support: float = DEFAULT_SUPPORT
     kind: ClassVar[str] = "dsr_if"
 
-    def __post_init__(self):
-        _check(self)
-
-    def init_theta(self, width: int):
-        return {"v_th": jnp.asarray(self.v_threshold, jnp.float32)}
-
-    def check_width(self, width: int, name: str = "layer") -> None:
-        pass
-
     def step(self, theta, x, v):
         v_th = _threshold(self, theta, x.dtype)
         m = v + x
         s = v_th * spike(m - self.firing_fraction * v_th, *surrogate_of(self))
         return s, m - s
-
-    def step_vjp(self, theta, x, v, gy, gv):
-        _, vjp = jax.vjp(self.step, theta, x, v)
-        return vjp((gy, gv))
 
     def rates(self, xs):
         """The input's spike representation over the leading (time) axis: the mean."""
@@ -118,7 +122,7 @@ class DSRIFParams:
 
 @jax.tree_util.register_static
 @dataclasses.dataclass(frozen=True)
-class DSRLIFParams:
+class DSRLIFParams(_TrainedThreshold):
     """DSR's LIF neuron (its default): ``V = b V + (1 - b) x``, ``b = exp(-dt / tau)``; output ``s / dt``.
 
     Attributes as :class:`DSRIFParams`, plus ``tau`` and ``dt``; ``threshold_grad_scale`` defaults to ``dt`` as
@@ -137,7 +141,7 @@ class DSRLIFParams:
     kind: ClassVar[str] = "dsr_lif"
 
     def __post_init__(self):
-        _check(self)
+        super().__post_init__()
         if not (self.tau > 0 and self.dt > 0):
             raise InputError(f"tau and dt must be > 0, got tau={self.tau}, dt={self.dt}")
 
@@ -145,21 +149,11 @@ class DSRLIFParams:
     def decay(self) -> float:
         return math.exp(-self.dt / self.tau)
 
-    def init_theta(self, width: int):
-        return {"v_th": jnp.asarray(self.v_threshold, jnp.float32)}
-
-    def check_width(self, width: int, name: str = "layer") -> None:
-        pass
-
     def step(self, theta, x, v):
         v_th = _threshold(self, theta, x.dtype)
         m = self.decay * v + (1 - self.decay) * x
         s = v_th * spike(m - self.firing_fraction * v_th, *surrogate_of(self))
         return s / self.dt, m - s
-
-    def step_vjp(self, theta, x, v, gy, gv):
-        _, vjp = jax.vjp(self.step, theta, x, v)
-        return vjp((gy, gv))
 
     def weights(self, timesteps: int, dtype=jnp.float32):
         """``w_t = exp(-(T - t) dt / tau)`` for ``t = 1..T``."""

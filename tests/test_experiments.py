@@ -26,7 +26,8 @@ def test_there_are_configs_for_the_paper_rows():
 SLOW_DRY_RUNS = {"cifar100_resnet18_T6_revdspike.py", "cifar10_resnet18_T6_dspike_bptt.py",
                  "cifar100_resnet18_T6_dspike_bptt.py", "tiny_imagenet_vgg16_T5_nd_bptt.py",
                  "tiny_imagenet_resnet19_T5_nd_bptt.py", "cifar100_preact_resnet18_T20_dsr.py",
-                 "cifar100_preact_resnet18_T20_revdsr.py", "dvs_gesture_vgg11ws_T20_revottt.py"}
+                 "cifar100_preact_resnet18_T20_revdsr.py", "dvs_gesture_vgg11ws_T20_revottt.py",
+                 "cifar10_preact_resnet18_T20_revdsr.py"}
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)

@@ -187,6 +187,7 @@ def test_ottt_default_decay_is_the_neurons_leak():
     assert train.TrainConfig(method="ottt", neuron="rev", ottt_trace_decay=0.5).resolved().method_value().decay == 0.5
 
 
+@pytest.mark.slow   # 10 s; the frame path of each loop is also run by tests/test_cli.py and the event tests
 def test_event_frames_take_the_sequence_path_of_every_method():
     """Frames [T, B, ...] of one repeated image give the same online and rate gradients as the image fed at
     every step (the two input paths of accumulate and rates_forward)."""

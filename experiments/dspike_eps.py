@@ -23,7 +23,8 @@ import sys
 import jax
 import numpy as np
 
-from revsnn_jax import data, dspike, train
+from revsnn_jax import data, train
+from revsnn_jax.methods import dspike
 from revsnn_jax.bench import report
 from revsnn_jax.nn import params as params_lib
 

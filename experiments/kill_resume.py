@@ -50,7 +50,8 @@ def _watch(proc: subprocess.Popen, compiled: threading.Event) -> None:
 
 
 def _final(workdir: str):
-    from revsnn_jax import checkpoints, data, train
+    from revsnn_jax import data, train
+    from revsnn_jax.train import checkpoints
     cfg = train.TrainConfig(model="vgg_tiny", batch_size=64, timesteps=2, epochs=6).resolved()
     _, like, _, _ = train.build(cfg, data.load(cfg.dataset), train.data_mesh())
     state, meta = checkpoints.restore(workdir, like, notice=lambda m: None)

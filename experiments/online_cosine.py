@@ -1,6 +1,6 @@
 """How close OTTT's and SLTT's gradients come to BPTT's, and which trace decay RevOTTT should use.
 
-For each neuron and trace choice, the online gradient (:mod:`revsnn_jax.nn.methods`, OTTT_A) of digits batches is
+For each neuron and trace choice, the online gradient (:mod:`revsnn_jax.methods`, OTTT_A) of digits batches is
 compared with the exact gradient of the **same objective** (the per-step loss summed over T, plain BPTT through
 the whole network): the cosine of the whole flattened gradient, and the mean over conv/linear kernels of each
 kernel's cosine. Parameters are taken at initialisation and after a short exact training (Adam, 150 steps), so
@@ -28,9 +28,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from revsnn_jax import data, online
+from revsnn_jax import data
+from revsnn_jax.methods import online
 from revsnn_jax.neurons import LIFParams, RevLIFParams
-from revsnn_jax.nn import methods, network
+from revsnn_jax import methods
+from revsnn_jax.nn import network
 from revsnn_jax.nn.context import StepContext
 from revsnn_jax.nn.models import create_model
 

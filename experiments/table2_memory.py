@@ -13,11 +13,10 @@ a step). Command::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 
-from revsnn_jax import cli, train
+from revsnn_jax import train
 from revsnn_jax.bench import report
 
 ROWS = {
@@ -38,11 +37,10 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--out", default="docs/results")
     args = parser.parse_args(argv)
-    fields = {f.name for f in dataclasses.fields(train.TrainConfig)}
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
     rows = []
     for row, (config, paper) in ROWS.items():
-        values = cli.load_config_file(os.path.join(root, config), fields)
+        values = train.load_config_file(os.path.join(root, config))
         for neuron, strategy, what in CONFIGS:
             strat = strategy.split("+")
             cfg = train.TrainConfig(**{**values, "neuron": neuron, "strategy": strat[0], "batch_size": args.batch_size,

@@ -2,11 +2,14 @@
 
 The pure core (JAX only): :mod:`~revsnn_jax.neurons` (neuron types and their math), :mod:`~revsnn_jax.surrogate`,
 :mod:`~revsnn_jax.strategies` (the :class:`Strategy` value), :mod:`~revsnn_jax.time_loop` (the generic loop),
-:mod:`~revsnn_jax.neuron_loop` (one neuron layer over time). Flax models live in :mod:`revsnn_jax.nn`, training in
-:mod:`revsnn_jax.train` (with the training methods :mod:`revsnn_jax.dspike` and :mod:`revsnn_jax.sparse`),
-measurements in :mod:`revsnn_jax.bench`.
+:mod:`~revsnn_jax.neuron_loop` (one neuron layer over time), :mod:`~revsnn_jax.bitpack`. Above it, each importing
+downward only: :mod:`revsnn_jax.nn` (flax.nnx models and the step context), :mod:`revsnn_jax.methods` (training
+methods: exact, OTTT/SLTT, DSR, Dspike, sparse training, and the resolver of neuron, strategy and method),
+:mod:`revsnn_jax.data` (datasets, the input pipeline, event data), :mod:`revsnn_jax.train` (config, steps, the
+loop), :mod:`revsnn_jax.bench` (measurements), :mod:`revsnn_jax.nir` and :mod:`revsnn_jax.cli`.
 """
 
+from revsnn_jax import _moved
 from revsnn_jax.errors import InputError
 from revsnn_jax.neuron_loop import V_RECOVERIES, run_neuron
 from revsnn_jax.neurons import (
@@ -31,4 +34,17 @@ __all__ = [
     "SURROGATES", "Step", "Strategy", "V_RECOVERIES", "exact_rev_lif_inverse", "exact_rev_lif_step", "lif_step",
     "rev_lif_inverse", "rev_lif_step", "rev_lif_step_vjp", "run_neuron", "run_time_loop", "spike", "surrogate_grad",
 ]
-__version__ = "0.2.0"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("revsnn_jax")
+    except PackageNotFoundError:   # run from a source tree that was never installed
+        return "unknown"
+
+
+__version__ = _version()
+"""The installed package's version (pyproject.toml is its one source)."""
+
+_moved.install()   # old module names (revsnn_jax.online, revsnn_jax.event_datasets, ...) stay importable

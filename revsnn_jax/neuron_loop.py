@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from revsnn_jax import bitpack, neurons, time_loop
 from revsnn_jax.errors import InputError
 from revsnn_jax.neurons import base
-from revsnn_jax.strategies import Strategy, as_strategy
+from revsnn_jax.strategies import Strategy, as_strategy, check_neuron
 
 V_RECOVERIES = ("anchored", "inverse")
 
@@ -94,9 +94,8 @@ def run_neuron(p, xs: jax.Array, v0: jax.Array, strategy: Strategy | str = "bptt
         if not hasattr(p, "rebuild") or p.exact_inverse:
             raise InputError("v_recovery='inverse' measures the paper's inverse (Eq. 7/9): it needs RevLIFParams")
         strategy = Strategy("reverse", strategy.neuron_grad)
-    elif strategy.loop == "reverse" and not neurons.has_exact_inverse(p):
-        raise InputError(f"strategy 'reverse' needs a neuron with an exact inverse (exact_rev); "
-                         f"{neurons.neuron_kind(p)} has none")
+    else:
+        check_neuron(strategy, p)
     theta = p.init_theta(jnp.shape(v0)[-1]) if theta is None else theta
     ys, _, v_last = time_loop.run_time_loop(neuron_step(p, strategy.neuron_grad), theta, None, xs, v0,
                                             timesteps=jnp.shape(xs)[0], sequence_input=True, strategy=strategy)

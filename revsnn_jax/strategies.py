@@ -160,3 +160,20 @@ STRATEGIES = {s.label: s for s in (
 def choices() -> list[str]:
     """Labels accepted on the command line: the loops, their common combinations and the aliases."""
     return list(STRATEGIES) + list(ALIASES)
+
+
+def check_neuron(strategy: "Strategy | str", neuron, where: str | None = None, fix: str | None = None) -> None:
+    """Raises InputError where ``strategy`` cannot train ``neuron``: the one place for these rules. The ``reverse``
+    loop needs an exact inverse (the neuron's ``exact_inverse``); the paper's gradient rule needs a neuron that
+    defines it (``paper_vjp``). ``where`` names the neuron in the message (default: its kind); ``fix`` says what to
+    do instead."""
+    strategy = as_strategy(strategy)
+    kind = getattr(neuron, "kind", type(neuron).__name__)
+    if strategy.loop == "reverse" and not getattr(neuron, "exact_inverse", False):
+        raise InputError(f"strategy 'reverse' needs a neuron with an exact inverse (exact_rev); {where or kind} has "
+                         "none" + (f" ({fix})" if fix else ""))
+    if strategy.neuron_grad == "paper":
+        if not hasattr(neuron, "paper_vjp"):
+            raise InputError(f"the paper's gradient rule (Eq. 11-12) is defined for the paper's neuron (rev) only, "
+                             f"not {kind}")
+        neuron.paper_vjp_check()

@@ -22,7 +22,7 @@ paper; runs report which one they used.
 (default 1/2, the paper's normalised form with the threshold at the middle of ``[0, 1]``). It integrates to 1 for
 every :math:`b`; :math:`b \\to 0` gives the rectangle :math:`1/(2h)` (the straight-through estimator) and large
 :math:`b` a narrow peak of height :math:`b / (2\\tanh(b h))`. The temperature is searched during training by
-:mod:`revsnn_jax.dspike`. ``support`` applies to ``dspike`` only.
+:mod:`revsnn_jax.methods.dspike`. ``support`` applies to ``dspike`` only.
 """
 
 from __future__ import annotations

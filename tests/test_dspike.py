@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from revsnn_jax import cli, dspike, nn, train
+from revsnn_jax import cli, nn, train
+from revsnn_jax.methods import dspike
 from revsnn_jax.errors import InputError
 from revsnn_jax.neurons import LIFParams
 from revsnn_jax.nn import params as params_lib

@@ -10,7 +10,8 @@ from flax import nnx
 
 from revsnn_jax.neurons import NEURONS, DSRIFParams, DSRLIFParams, RevLIFParams
 from revsnn_jax.neurons.dsr import rev_rate_fit, rev_rate_map, sequence
-from revsnn_jax.nn import methods, network
+from revsnn_jax import methods
+from revsnn_jax.nn import network
 from revsnn_jax.nn.layers import Neuron
 from revsnn_jax.nn.models import create_model
 
@@ -143,7 +144,7 @@ def dsr_setup(name="preact_resnet_tiny", neuron=None):
 
 def test_rates_forward_in_evaluation_equals_the_stepped_forward():
     _, g, p, bs, x, _ = dsr_setup()
-    folded, _ = network.rates_forward(g, p, bs, x, timesteps=5, train=False)
+    folded, _ = methods.dsr.rates_forward(g, p, bs, x, timesteps=5, train=False)
     stepped, _ = network.forward(g, p, bs, x, timesteps=5, train=False)
     np.testing.assert_allclose(folded, stepped, rtol=1e-5, atol=1e-6)
 
@@ -168,7 +169,7 @@ def test_preact_resnet18_is_dsrs_layout():
     assert [b.shortcut is None for b in blocks] == [True, True, False, True, False, True, False, True]
     assert model.stem.bias is None and blocks[0].bias1.shape == (64,)
     tiny = create_model("preact_resnet_tiny", neuron=DSRLIFParams(), num_classes=10)
-    logits, _ = network.rates_forward(*network.split(tiny), jnp.ones((2, 8, 8, 3)), timesteps=2, train=False)
+    logits, _ = methods.dsr.rates_forward(*network.split(tiny), jnp.ones((2, 8, 8, 3)), timesteps=2, train=False)
     assert logits.shape == (2, 10) and float(logits.min()) >= 0   # rates of the head's neurons
 
 

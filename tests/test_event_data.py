@@ -10,9 +10,11 @@ import io
 import numpy as np
 import pytest
 
-from revsnn_jax import cli, data, event_datasets as ed, event_io, events, prepared
+from revsnn_jax import cli, data
+from revsnn_jax.data import cache as prepared, cifar
+from revsnn_jax.data.events import datasets as ed, formats as event_io, streams as events
 from revsnn_jax.errors import InputError
-from revsnn_jax.events import make_events
+from revsnn_jax.data.events.streams import make_events
 
 
 @pytest.fixture(autouse=True)
@@ -307,7 +309,7 @@ def test_event_batches_are_time_major_and_augmentation_moves_all_frames_alike():
 # --- CIFAR from the official archive ------------------------------------------------------------------------------
 
 def write_cifar_archive(path, name, per_batch=4, seed=0):
-    folder, train, test, key, classes = ed.CIFAR_ARCHIVES[name]
+    folder, train, test, key, classes = cifar.CIFAR_ARCHIVES[name]
     rng = np.random.default_rng(seed)
     truth = {}
     with tarfile.open(path, "w:gz") as tar:
@@ -330,7 +332,7 @@ def write_cifar_archive(path, name, per_batch=4, seed=0):
 def test_cifar_from_the_official_archive_without_tensorflow(tmp_path, name):
     truth = write_cifar_archive(str(tmp_path / "a.tar.gz"), name)
     cache = str(tmp_path / "cache")
-    ed.prepare_cifar(name, str(tmp_path / "a.tar.gz"), cache, progress=False, say=lambda m: None)
+    cifar.prepare_cifar(name, str(tmp_path / "a.tar.gz"), cache, progress=False, say=lambda m: None)
     ds = data.load(name, cache)
     assert len(ds.train_labels) == len(truth["train"][1]) and ds.num_classes == (10 if name == "cifar10" else 100)
     np.testing.assert_array_equal(ds.test_labels, truth["test"][1])
@@ -339,7 +341,7 @@ def test_cifar_from_the_official_archive_without_tensorflow(tmp_path, name):
     np.testing.assert_allclose(ds.train_images, want, atol=1e-5)
     (tmp_path / "broken.tar.gz").write_bytes(b"not a tar")
     with pytest.raises(InputError, match="broken.tar.gz: not a readable tar archive"):
-        ed.prepare_cifar(name, str(tmp_path / "broken.tar.gz"), str(tmp_path / "c2"), progress=False)
+        cifar.prepare_cifar(name, str(tmp_path / "broken.tar.gz"), str(tmp_path / "c2"), progress=False)
 
 
 def test_a_missing_event_cache_fails_fast_with_the_command(tmp_path):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from revsnn_jax import events as ev
+from revsnn_jax.data.events import streams as ev
 
 
 def _stream(t, x=None, y=None, p=None):

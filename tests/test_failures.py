@@ -17,8 +17,8 @@ import jax
 import numpy as np
 import pytest
 
-from revsnn_jax import checkpoints, cli, data, train
-from revsnn_jax import workdir as rundir
+from revsnn_jax import cli, data, train
+from revsnn_jax.train import checkpoints, rundir
 from revsnn_jax.errors import InputError
 
 TINY = train.TrainConfig(model="vgg_tiny", batch_size=256, epochs=3, timesteps=2)

@@ -8,22 +8,25 @@ import numpy as np
 import optax
 import pytest
 
-from revsnn_jax import online, train
+from revsnn_jax import train
+from revsnn_jax.methods import online
 from revsnn_jax.errors import InputError
 from revsnn_jax.neurons import DSRIFParams, LIFParams
-from revsnn_jax.nn import methods, network
+from revsnn_jax import methods
+from revsnn_jax.nn import network
 from revsnn_jax.nn.layers import standardize
 from revsnn_jax.nn.models import create_model
+from helpers import images, tiny_model
 
 T = 3
 
 
 def setup(name="vgg_tiny", neuron=None, x64=True, seed=0):
     neuron = neuron or LIFParams(decay_input=False, soft_reset=True, surrogate="sigmoid", surrogate_width=4.0)
-    g, p, bs = network.split(create_model(name, neuron=neuron, in_channels=1, seed=seed))
     dtype = jnp.float64 if x64 else jnp.float32
-    p = jax.tree.map(lambda a: a.astype(dtype), p)
-    x = 2.0 * jax.random.normal(jax.random.key(1), (4, 8, 8, 1), dtype)
+    g, p, bs = tiny_model(name, neuron, in_channels=1, seed=seed)
+    p = jax.tree.map(lambda a: a.astype(dtype), p)   # the running statistics stay float32
+    x = images(4, channels=1, scale=2.0, dtype=dtype)
     y = jnp.array([1, 2, 3, 0])
     return g, p, bs, x, y
 
@@ -78,10 +81,10 @@ def test_the_head_gradient_is_taken_at_the_trace_of_the_pooled_spikes(x64):
     g, p, bs, x, y = setup()
     lam = 0.5
     got = methods.loss_and_grads(methods.Method("ottt", trace_decay=lam), g, p, bs, x, y, timesteps=T)[1]
-    vs, a, want = network.online_state(g, p, bs, x, decay=None)["v"], 0.0, 0.0
+    vs, a, want = online.online_state(g, p, bs, x, decay=None)["v"], 0.0, 0.0
     for _ in range(T):
         model = nnx.merge(g, p, bs)
-        ctx = network.StepContext(model, vs, True, "online", online=(None, None, False, x))
+        ctx = online.OnlineContext(model, vs, True, traces=None, decay=None, trace_input=False, step_input=x)
         seen, linear = [], ctx.linear
         ctx.linear = lambda layer, h: (seen.append(h), linear(layer, h))[1]
         logits = model.step(x, ctx)

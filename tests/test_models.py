@@ -12,7 +12,8 @@ from flax import nnx
 
 from revsnn_jax import ExactRevLIFParams, LIFParams, PLIFParams, STRATEGIES, Strategy, bench, nn, train
 from revsnn_jax.neurons import DSRIFParams, RevLIFParams
-from revsnn_jax.nn import methods, network
+from revsnn_jax import methods
+from revsnn_jax.nn import network
 
 
 class TinySNN(nnx.Module):

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from revsnn_jax import online
+from revsnn_jax.methods import online
 from revsnn_jax.nn.conv import conv_traced
 from revsnn_jax.surrogate import spike, surrogate_grad
 

@@ -1,6 +1,7 @@
 """Dynamic sparse training: schedule, hand-made updates, invariants, the dense gradient, and training."""
 
 import dataclasses
+import shutil
 
 import chex
 import jax
@@ -9,7 +10,9 @@ import numpy as np
 import optax
 import pytest
 
-from revsnn_jax import checkpoints, data, nn, sparse, train
+from revsnn_jax import data, nn, train
+from revsnn_jax.methods import sparse
+from revsnn_jax.train import checkpoints
 from revsnn_jax.errors import InputError
 from revsnn_jax.nn.params import param_paths
 
@@ -87,15 +90,14 @@ def run_steps(cfg, n):
     ds = data.load(cfg.dataset)
     mesh = train.data_mesh()
     graphdef, state, optimizer, spe = train.build(cfg, ds, mesh)
-    schedule = cfg.sparse_schedule(spe)
-    step, _ = train.jit_steps(graphdef, optimizer, cfg, mesh, schedule, state["params"])
+    step, _ = train.jit_steps(graphdef, optimizer, cfg, mesh)
     states = []
     for i, (x, y) in enumerate(data.train_batches(ds, cfg.batch_size, cfg.seed, 0, ())):
         if i == n:
             break
         state, metrics = train.run_step(step, state, x, y.astype(np.int32))
         states.append(jax.device_get(state))   # the next step donates these buffers
-    return states, optimizer
+    return states, train.make_optimizer(dataclasses.replace(cfg, sparse_final_density=None), spe)   # the inner
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
@@ -105,19 +107,19 @@ def test_after_every_step_pruned_weights_and_their_moments_are_zero(optimizer):
     states, opt = run_steps(cfg, 6)
     densities = []
     for state in states:
-        for p, m in zip(jax.tree.leaves(state["params"]), jax.tree.leaves(state["masks"])):
+        masks, inner = sparse.masks_of(state["opt_state"]), state["opt_state"].inner
+        for p, m in zip(jax.tree.leaves(state["params"]), jax.tree.leaves(masks)):
             assert bool(jnp.all(jnp.where(m, True, p == 0)))
         moments = optax.tree_utils.tree_map_params(opt, lambda s, m: jnp.all(jnp.where(m, True, s == 0)),
-                                                   state["opt_state"], state["masks"],
-                                                   transform_non_params=lambda s, *_: jnp.bool_(True))
+                                                   inner, masks, transform_non_params=lambda s, *_: jnp.bool_(True))
         assert all(bool(x) for x in jax.tree.leaves(moments))
-        leaves = [m for m in jax.tree.leaves(state["masks"]) if m.ndim]
+        leaves = [m for m in jax.tree.leaves(masks) if m.ndim]
         densities.append(sum(int(m.sum()) for m in leaves) / sum(m.size for m in leaves))
     # updates at steps 0, 2, 4 of 11 steps per epoch: the density falls at 2 and 4 only
     assert densities[0] == densities[1] > densities[2] == densities[3] > densities[4] == densities[5]
     assert densities[0] == pytest.approx(0.5, abs=1e-3)
     # the momentum is non-zero somewhere (the check above is not vacuous)
-    assert any(bool(jnp.any(s != 0)) for s in jax.tree.leaves(states[-1]["opt_state"]) if s.ndim)
+    assert any(bool(jnp.any(s != 0)) for s in jax.tree.leaves(states[-1]["opt_state"].inner) if s.ndim)
 
 
 def test_all_ones_masks_train_bit_identically_to_dense():
@@ -127,8 +129,8 @@ def test_all_ones_masks_train_bit_identically_to_dense():
     b, _ = run_steps(ones, 4)
     for sa, sb in zip(a, b):
         chex.assert_trees_all_equal(sa["params"], sb["params"])
-        chex.assert_trees_all_equal(sa["opt_state"], sb["opt_state"])
-        assert all(bool(jnp.all(m)) for m in jax.tree.leaves(sb["masks"]))
+        chex.assert_trees_all_equal(sa["opt_state"], sb["opt_state"].inner)
+        assert all(bool(jnp.all(m)) for m in jax.tree.leaves(sparse.masks_of(sb["opt_state"])))
 
 
 @pytest.mark.parametrize("neuron,strategy", [("rev", "inverse_grad"), ("rev", "inverse_grad+low_memory"),
@@ -184,7 +186,7 @@ def test_sparse_training_records_density_and_resume_continues_the_schedule_exact
     a, _ = checkpoints.restore(str(tmp_path / "a"), like)
     b, _ = checkpoints.restore(str(tmp_path / "b"), like)
     chex.assert_trees_all_equal(a, b)
-    assert "masks" in a
+    assert sparse.masks_of(a["opt_state"]) is not None
 
 
 @pytest.mark.parametrize("values,message", [
@@ -196,3 +198,27 @@ def test_sparse_training_records_density_and_resume_continues_the_schedule_exact
 def test_bad_sparse_settings_are_named(values, message):
     with pytest.raises(InputError, match=message):
         train.TrainConfig(**values).resolved()
+
+
+def test_a_checkpoint_of_the_older_layout_resumes_exactly(tmp_path):
+    """Before 0.3 the masks sat beside the optimizer state (``state["masks"]``, no ``state_format`` in the meta):
+    such a checkpoint is converted on resume and the run ends as an uninterrupted one."""
+    full = train.train_and_evaluate(SPARSE, str(tmp_path / "a"), progress=False)
+
+    def stop(step, metrics):
+        if step == 8:   # in epoch 2 (5 steps per epoch): the checkpoint of epoch 1 stays
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train.train_and_evaluate(SPARSE, str(tmp_path / "b"), progress=False, on_step=stop)
+    cfg = SPARSE.resolved()
+    _, like, _, _ = train.build(cfg, data.load(cfg.dataset), train.data_mesh())
+    state, meta = checkpoints.restore(str(tmp_path / "b"), like)
+    old = {"params": state["params"], "batch_stats": state["batch_stats"], "opt_state": state["opt_state"].inner,
+           "masks": state["opt_state"].masks, "step": state["step"]}
+    shutil.rmtree(tmp_path / "b" / "checkpoints")
+    saver = checkpoints.Saver(str(tmp_path / "b"))
+    saver.save(1, old, {k: v for k, v in meta.items() if k != "state_format"})
+    saver.close()
+    resumed = train.train_and_evaluate(SPARSE, str(tmp_path / "b"), resume=True, progress=False)
+    assert resumed["test_loss"] == full["test_loss"] and resumed["train_loss"] == full["train_loss"]

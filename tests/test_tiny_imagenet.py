@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from revsnn_jax import cli, data, nn, prepared, tiny_imagenet, train
+from revsnn_jax import cli, data, nn, train
+from revsnn_jax.data import cache as prepared, tiny_imagenet
 from revsnn_jax.errors import InputError
 
 WNIDS = ("n02124075", "n01443537", "n09193705")   # sorted: n01443537, n02124075, n09193705

@@ -14,7 +14,7 @@ Check first, without data: ``revsnn train --config experiments/configs/cifar10_d
 Expected: test accuracy in the low 70s (paper 72.11 %; not run here: no GPU was lent and no DVS data can be
 downloaded on this machine). Memory: ``revsnn bench memory --model vgg16 --frames --input-size 128 --timesteps 20
 --batch-size 16`` gives the XLA temp bytes of this training step per strategy (docs/results). GPU time: not
-measured here. The paper does not state its split; ours is documented in revsnn_jax/event_datasets.py.
+measured here. The paper does not state its split; ours is documented in revsnn_jax/data/events/datasets.py.
 """
 
 

@@ -1,7 +1,7 @@
 """Table 2 baseline: Dspike (Li et al. 2021), ResNet-18, T=6, CIFAR-10 (paper's table: 94.25 %, 5.78 GiB).
 
 Plain LIF neurons, the Dspike surrogate with its temperature search, plain BPTT: the non-reversible baseline of
-the RevDspike rows (Dspike has no public code; revsnn_jax.dspike states every choice made).
+the RevDspike rows (Dspike has no public code; revsnn_jax.methods.dspike states every choice made).
 
 Command (GPU; CIFAR prepared with `revsnn prepare cifar10|cifar100 --raw ARCHIVE --data-dir DIR`)::
 

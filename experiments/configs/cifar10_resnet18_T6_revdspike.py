@@ -1,8 +1,8 @@
 """Table 2 row: RevDspike, ResNet-18, T=6, CIFAR-10 (paper: 93.43 % test accuracy, 2.14 GiB; Dspike 94.25 %, 5.78 GiB).
 
 The paper's reversible neuron with the Dspike surrogate (tanh family, half-width 1/2) whose temperature is searched
-at the start of every epoch against finite differences of the first layer (revsnn_jax.dspike; 3,456 extra forward
-passes a search for the 3x3x3->64 stem), trained with the exact low-memory strategy inverse_grad.
+at the start of every epoch against finite differences of the first layer (revsnn_jax.methods.dspike; 3,456 extra
+forward passes a search for the 3x3x3->64 stem), trained with the exact low-memory strategy inverse_grad.
 
 Command (GPU; CIFAR prepared with `revsnn prepare cifar10|cifar100 --raw ARCHIVE --data-dir DIR`)::
 

@@ -2,8 +2,8 @@
 ND 90 % sparse 39.12 % / 3.78 GiB).
 
 The paper's reversible neuron (ATan surrogate, as the lottery-ticket SNN code ND compares with) and dynamic sparse
-training (revsnn_jax.sparse: masks from density 0.5 down to 0.1, i.e. 90 % sparsity, cubic schedule over the first
-three quarters of training, drop-and-grow once per epoch) with the exact strategy inverse_grad. The paper does not
+training (revsnn_jax.methods.sparse: masks from density 0.5 down to 0.1, i.e. 90 % sparsity, cubic schedule over the
+first three quarters of training, drop-and-grow once per epoch) with the exact strategy inverse_grad. The paper does not
 state RevND's sparsity; 90 % is ND's setting closest to its accuracy. VGG-16 here ends in a global average pool
 and Linear(512, 200), so 64x64 inputs need no other head (the lottery-ticket code's flatten assumes 32x32; ND's
 head is not published).

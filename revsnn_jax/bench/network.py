@@ -7,8 +7,8 @@ runs one real step in a fresh process per configuration and reads the device's `
 A configuration is ``[NEURON[SETTINGS]:]STRATEGY``: a strategy label of :mod:`revsnn_jax.strategies` (aliases
 included), on the paper's neuron unless a neuron kind is given (``exact_rev:reverse``, ``lif:anchored``), with
 optional neuron settings (``exact_rev[alpha=0.25,snap=false]:reverse``). In place of a strategy a training method
-of :mod:`revsnn_jax.nn.methods` may be named: ``ottt`` (trace decay:
-:func:`revsnn_jax.online.default_trace_decay`), ``sltt``, ``dsr`` and
+of :mod:`revsnn_jax.methods` may be named: ``ottt`` (trace decay:
+:func:`revsnn_jax.methods.online.default_trace_decay`), ``sltt``, ``dsr`` and
 ``dsr+low_memory`` (``lif[decay_input=false,soft_reset=true]:ottt``, ``dsr_lif:dsr``, ``rev:dsr``).
 """
 
@@ -27,13 +27,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from revsnn_jax import neurons, nn, train
+from revsnn_jax import methods, neurons, nn, train
 from revsnn_jax.bench import timing
 from revsnn_jax.compiled import abstract, flops, memory_stats
 from revsnn_jax.errors import InputError
+from revsnn_jax.methods import METHODS, Method
 from revsnn_jax.nn import network
-from revsnn_jax.nn.methods import METHODS, Method
-from revsnn_jax.online import default_trace_decay
 from revsnn_jax.strategies import Strategy
 
 NETWORK_CONFIGS = ("bptt", "checkpoint", "reversible", "inverse_grad", "reversible+low_memory",
@@ -63,33 +62,29 @@ class NetworkConfig:
         if kind not in neurons.NEURONS:
             raise InputError(f"unknown neuron {kind!r} in configuration {label!r}; valid neurons: "
                              f"{', '.join(neurons.NEURONS)}")
-        kwargs = _settings(settings.rstrip("]"), label) if settings else {}
-        name, _, refinement = strategy_label.partition("+")
-        if name in METHODS and name != "exact":
-            if refinement not in ("", "low_memory") or (refinement and name != "dsr"):
-                raise InputError(f"configuration {label!r}: method {name} takes no {refinement!r} (only "
-                                 "dsr+low_memory)")
-            try:
-                neuron = neurons.NEURONS[kind](**kwargs)
-            except TypeError as e:
-                raise InputError(f"configuration {label!r}: {e}") from None
-            method = Method(name, trace_decay=default_trace_decay(neuron) if name == "ottt" else None,
-                            low_memory=bool(refinement))
-            return cls(label, Strategy.parse("bptt"), neuron, method)
         try:
-            strategy = Strategy.parse(strategy_label)
-        except InputError as e:
-            raise InputError(f"unknown configuration {label!r}: {e}") from None
-        if anchor_every is not None and strategy.loop == "anchored":
-            strategy = dataclasses.replace(strategy, anchor_every=anchor_every)
-        try:
-            neuron = neurons.NEURONS[kind](**kwargs)
+            neuron = neurons.NEURONS[kind](**(_settings(settings.rstrip("]"), label) if settings else {}))
         except TypeError as e:
             raise InputError(f"configuration {label!r}: {e}") from None
-        if strategy.loop == "reverse" and not neurons.has_exact_inverse(neuron):
-            raise InputError(f"configuration {label!r}: the reverse strategy needs the exact_rev neuron "
-                             f"(write exact_rev:{strategy_label})")
-        return cls(label, strategy, neuron)
+        name, _, refinement = strategy_label.partition("+")
+        method = name if name in METHODS and name != "exact" else "exact"   # a method may stand for the strategy
+        if method == "exact":
+            try:
+                anchored = Strategy.parse(strategy_label).loop == "anchored"
+            except InputError as e:
+                raise InputError(f"unknown configuration {label!r}: {e}") from None
+        elif refinement not in ("", "low_memory") or (refinement and method != "dsr"):
+            raise InputError(f"configuration {label!r}: method {name} takes no {refinement!r} (only dsr+low_memory)")
+        try:
+            if method == "exact":
+                resolved = methods.resolve(neuron, strategy=strategy_label,
+                                           anchor_every=anchor_every if anchored else None,
+                                           fix=f"write exact_rev:{strategy_label}")
+            else:
+                resolved = methods.resolve(neuron, method=method, low_memory=bool(refinement))
+        except InputError as e:
+            raise InputError(f"configuration {label!r}: {e}") from None
+        return cls(label, resolved.strategy, resolved.neuron, resolved.method)
 
 
 def _settings(text: str, label: str) -> dict:

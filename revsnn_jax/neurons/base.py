@@ -33,6 +33,17 @@ That is all a neuron needs for every strategy except ``reverse``. The time-rever
 ``canonical_state(v)``                ``v`` as the neuron represents it (its fixed-point grid)
 ====================================  ===============================================================================
 
+Capabilities are optional attributes; code above the core asks a neuron for them, never for its name:
+
+=====================================  ==========================================================================
+``exact_inverse``                      the inverse above is exact (:func:`has_exact_inverse`): ``reverse``
+``trace_decay``                        the online methods' default trace decay (OTTT: the neuron's leak)
+``rates(xs)`` + ``mapping_vjp`` or     a spike-rate mapping, given as its VJP or as the mapping itself: the
+``rate_map(r)``                        ``dsr`` method (:func:`revsnn_jax.neurons.dsr.has_rate_mapping`)
+``nir_leak(theta)`` / ``no_nir``       NIR export: the LIF leak ``k`` (``tau = dt / k``), or why there is no
+                                       NIR form (:mod:`revsnn_jax.nir`)
+=====================================  ==========================================================================
+
 :func:`closed_form` turns ``step_vjp`` into the gradient rule of ``step`` (a ``jax.custom_vjp``): the strategies'
 ``closed_form`` neuron gradient. Adding a neuron means writing one such class and one registry entry
 (``docs/extending.md``).
@@ -48,6 +59,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from revsnn_jax.errors import InputError
+from revsnn_jax.strategies import check_neuron
 
 SCAN_GROUPS_ABOVE = 8
 """Above this many groups, a neuron's chain of groups runs as a ``lax.scan`` over a stacked groups axis. Unrolled,
@@ -172,10 +184,7 @@ def step_fn(neuron, neuron_grad: str = "autodiff") -> Callable:
     if neuron_grad == "closed_form":
         return functools.partial(closed_form, neuron)
     if neuron_grad == "paper":
-        if not hasattr(neuron, "paper_vjp"):
-            raise InputError(f"the paper's gradient rule (Eq. 11-12) is defined for the paper's neuron (rev) only, "
-                             f"not {getattr(neuron, 'kind', type(neuron).__name__)}")
-        neuron.paper_vjp_check()
+        check_neuron("anchored+paper_grad", neuron)
         return functools.partial(_with_rule, neuron, "paper_vjp")
     raise InputError(f"unknown neuron gradient {neuron_grad!r}; valid: autodiff, closed_form, paper")
 

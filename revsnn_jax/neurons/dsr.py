@@ -26,8 +26,8 @@ threshold is projected to ``V_th >= threshold_bound`` (the projection passes gra
 
 Stepped one timestep at a time (any other method) these neurons are ordinary neurons with a surrogate spike.
 
-The paper's reversible neuron has no rate mapping in DSR; :func:`rev_rate_map` is the one this project derives
-for it (RevDSR), with the measurements in ``docs/training_methods.md``.
+The paper's reversible neuron has no rate mapping in DSR; :func:`revsnn_jax.neurons.rev_lif.rev_rate_map` is the
+one this project derives for it (RevDSR), with the measurements in ``docs/training_methods.md``.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from revsnn_jax.errors import InputError
+from revsnn_jax.neurons.rev_lif import rev_rate_fit, rev_rate_map   # noqa: F401  (RevDSR's mapping; older home)
 from revsnn_jax.surrogate import DEFAULT_SUPPORT, check_surrogate, spike
 from revsnn_jax.surrogate import of as surrogate_of
 
@@ -100,6 +101,7 @@ class DSRIFParams(_TrainedThreshold):
     surrogate_width: float = 4.0
     surrogate_support: float = DEFAULT_SUPPORT
     kind: ClassVar[str] = "dsr_if"
+    trace_decay: ClassVar[float] = 1.0   # an IF neuron does not leak
 
     def step(self, theta, x, v):
         v_th = _threshold(self, theta, x.dtype)
@@ -149,6 +151,11 @@ class DSRLIFParams(_TrainedThreshold):
     def decay(self) -> float:
         return math.exp(-self.dt / self.tau)
 
+    @property
+    def trace_decay(self) -> float:
+        """OTTT's trace decay for this neuron: its leak ``exp(-dt / tau)``."""
+        return self.decay
+
     def step(self, theta, x, v):
         v_th = _threshold(self, theta, x.dtype)
         m = self.decay * v + (1 - self.decay) * x
@@ -187,15 +194,20 @@ def sequence(neuron, theta, xs):
     """The neuron over all ``T`` steps of ``xs`` (``[T, ...]``) with DSR's backward: the gradient of the rate
     mapping, the same for every step. What the backward keeps is the input's rate, one value per neuron.
 
-    Neurons: :class:`DSRIFParams`, :class:`DSRLIFParams` (the authors' rules) and the paper's reversible neuron
-    (:func:`rev_rate_map`). Raises InputError for any other."""
-    if isinstance(neuron, (DSRIFParams, DSRLIFParams)):
+    A neuron has a rate mapping (:func:`has_rate_mapping`) if it gives its VJP (``rates`` and ``mapping_vjp``:
+    :class:`DSRIFParams`, :class:`DSRLIFParams`, the authors' rules) or the mapping itself (``rates`` and
+    ``rate_map``, differentiated here: the paper's reversible neuron, RevDSR). Raises InputError for any other."""
+    if hasattr(neuron, "mapping_vjp"):
         return _dsr_sequence(neuron, theta, xs)
-    from revsnn_jax.neurons.rev_lif import RevLIFParams
-    if isinstance(neuron, RevLIFParams):
-        return _rev_sequence(neuron, xs)
-    raise InputError(f"the dsr method needs a neuron with a rate mapping (dsr_if, dsr_lif or rev), not "
+    if hasattr(neuron, "rate_map"):
+        return _mapped_run(neuron, theta, xs)
+    raise InputError(f"the dsr method needs a neuron with a rate mapping (rates, and mapping_vjp or rate_map), not "
                      f"{getattr(neuron, 'kind', type(neuron).__name__)}")
+
+
+def has_rate_mapping(neuron) -> bool:
+    """Whether :func:`sequence` (the ``dsr`` method) can train ``neuron``."""
+    return hasattr(neuron, "rates") and (hasattr(neuron, "mapping_vjp") or hasattr(neuron, "rate_map"))
 
 
 def _dsr_sequence(neuron, theta, xs):
@@ -220,64 +232,22 @@ def _dsr_bwd(neuron, res, gs):
 _dsr_run.defvjp(_dsr_fwd, _dsr_bwd)
 
 
-# --- RevDSR: a rate mapping for the paper's reversible neuron -------------------------------------------------
-
-def rev_rate_map(p, r_in):
-    """The rate of each group's output ``Y_k`` as a function of the input rates, for the paper's neuron ``p``.
-
-    The neuron's groups chain (``I_1 = X_1``, ``I_k = Y_{k-1}``; ``Y_k = S_k + beta X_{k+1}``), so with ``f`` the
-    firing rate of one group for a constant input rate, ``r(Y_k) = f(r(I_k)) + beta r(X_{k+1})``. ``f`` is the
-    clamp ``clamp((r - c) / w, 0, 1)`` fitted in ``docs/training_methods.md`` for the neuron's ``tau``, ``alpha``
-    and threshold (:func:`rev_rate_fit`)."""
-    from revsnn_jax.neurons.rev_lif import split_groups, merge_groups
-    c, w = rev_rate_fit(p)
-    xg = split_groups(p, r_in)
-    n = len(xg)
-    yg, inp = [], xg[0]
-    for k in range(n):
-        y = jnp.clip((inp - c) / w, 0.0, 1.0) + p.beta * xg[(k + 1) % n]
-        yg.append(y)
-        inp = y
-    return merge_groups(yg)
-
-
-def rev_rate_fit(p) -> tuple[float, float]:
-    """``(c, w)`` of the clamp ``clamp((r - c) / w, 0, 1)`` that one group of the reversible neuron follows for a
-    constant input ``r`` (Eq. 1-3 with ``Y = S``), from the two fixed points of its dynamics (``a = 1/tau``):
-
-    * onset: without spikes ``V = M + alpha V`` and ``M = (1 - a) V + a r``, so ``M* = a r / (1 - (1 - a) /
-      (1 - alpha))``; the neuron starts firing where ``M* = V_th``: ``c = tau V_th (1 - (1 - a) / (1 - alpha))``
-      (0 if ``alpha >= a``: the potential then grows without bound and any positive input fires);
-    * saturation: firing every step, ``V* = V_reset / (1 - alpha)`` and ``M = (1 - a) V* + a r >= V_th`` from
-      ``r = tau (V_th - (1 - a) V*)``, so ``w`` is that minus ``c``.
-
-    Between the two the simulated rate is a staircase (``tests/test_dsr.py`` measures the clamp against it)."""
-    a = 1.0 / p.tau
-    c = max(p.tau * p.v_threshold * (1 - (1 - a) / (1 - p.alpha)), 0.0) if p.alpha < a else 0.0
-    top = p.tau * (p.v_threshold - (1 - a) * p.v_reset / (1 - p.alpha))
-    if not top > c:
-        raise InputError(f"the reversible neuron (tau={p.tau}, alpha={p.alpha}, v_threshold={p.v_threshold}, "
-                         f"v_reset={p.v_reset}) has no rising firing rate to map")
-    return c, top - c
-
-
-def _rev_sequence(neuron, xs):
-    return _rev_run(neuron, xs)
-
+# --- a neuron that gives its rate mapping (RevDSR): the mapping differentiated by autodiff --------------------
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _rev_run(neuron, xs):
-    return _run(neuron, None, xs)
+def _mapped_run(neuron, theta, xs):
+    return _run(neuron, theta, xs)
 
 
-def _rev_fwd(neuron, xs):
-    return _rev_run(neuron, xs), jnp.mean(xs, 0)
+def _mapped_fwd(neuron, theta, xs):
+    return _mapped_run(neuron, theta, xs), (theta, neuron.rates(xs))
 
 
-def _rev_bwd(neuron, r, gs):
-    _, vjp = jax.vjp(lambda r: rev_rate_map(neuron, r), r)
+def _mapped_bwd(neuron, res, gs):
+    theta, r = res
+    _, vjp = jax.vjp(neuron.rate_map, r)
     (g,) = vjp(jnp.sum(gs, 0) / gs.shape[0])
-    return (jnp.broadcast_to(g[None], gs.shape),)
+    return jax.tree.map(jnp.zeros_like, theta), jnp.broadcast_to(g[None], gs.shape)
 
 
-_rev_run.defvjp(_rev_fwd, _rev_bwd)
+_mapped_run.defvjp(_mapped_fwd, _mapped_bwd)

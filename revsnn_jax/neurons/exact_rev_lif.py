@@ -145,6 +145,10 @@ class ExactRevLIFParams:
     surrogate_support: float = DEFAULT_SUPPORT
     kind: ClassVar[str] = "exact_rev"
     exact_inverse: ClassVar[bool] = True
+    trace_decay: ClassVar[float] = 0.0   # RevOTTT's measured best, as for the paper's neuron
+    no_nir: ClassVar[str] = (
+        "the exactly reversible neuron (exact_rev) has no NIR equivalent: it steps in fixed point (shifts that "
+        "round down, a reset that keeps alpha V) where NIR's LIF is real-valued with a reset to a constant")
 
     def __post_init__(self):
         check_surrogate(self.surrogate, self.surrogate_width, self.surrogate_support)

@@ -14,7 +14,7 @@ Two switches give the other common forms: ``decay_input=False`` charges :math:`M
 V_{reset}) + X^t` (the input is not scaled by :math:`k`), and ``soft_reset=True`` resets by subtraction,
 :math:`V^t = M - S V_{th}`. OTTT's and SLTT's neuron is ``LIFParams(decay_input=False, soft_reset=True)``: with a
 soft reset whose spike is not differentiated, :math:`\\partial V^t / \\partial V^{t-1} = 1 - k` is one constant
-for every neuron, which is what makes OTTT's presynaptic trace exact (:mod:`revsnn_jax.online`).
+for every neuron, which is what makes OTTT's presynaptic trace exact (:mod:`revsnn_jax.methods.online`).
 """
 
 from __future__ import annotations
@@ -86,6 +86,15 @@ class LIFParams:
             raise InputError(f"tau must be > 0, got {self.tau}")
         check_surrogate(self.surrogate, self.surrogate_width, self.surrogate_support)
 
+    @property
+    def trace_decay(self) -> float:
+        """OTTT's trace decay for this neuron: its leak ``1 - 1/tau`` (the reset not differentiated)."""
+        return 1.0 - 1.0 / self.tau
+
+    def nir_leak(self, theta) -> float:
+        """``k`` of NIR's LIF (``tau = dt / k``): ``1/tau``."""
+        return 1.0 / self.tau
+
     def init_theta(self, width: int):
         return None
 
@@ -123,6 +132,15 @@ class PLIFParams:
         if not self.tau > 1:
             raise InputError(f"PLIF's initial tau must be > 1 (1/tau = sigmoid(w) < 1), got {self.tau}")
         check_surrogate(self.surrogate, self.surrogate_width, self.surrogate_support)
+
+    @property
+    def trace_decay(self) -> float:
+        """OTTT's trace decay for this neuron: its leak ``1 - 1/tau`` at the initial ``tau``."""
+        return 1.0 - 1.0 / self.tau
+
+    def nir_leak(self, theta) -> float:
+        """``k`` of NIR's LIF (``tau = dt / k``): the learned ``sigmoid(w)``."""
+        return float(jax.nn.sigmoid(theta["w"]))
 
     def init_theta(self, width: int):
         return {"w": jnp.asarray(-math.log(self.tau - 1.0), jnp.float32)}

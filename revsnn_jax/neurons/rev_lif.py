@@ -91,6 +91,11 @@ class RevLIFParams:
     kind: ClassVar[str] = "rev"
     exact_inverse: ClassVar[bool] = False
     keep_bits: ClassVar[int] = 1
+    trace_decay: ClassVar[float] = 0.0
+    no_nir: ClassVar[str] = (
+        "the reversible neuron (rev) has no NIR equivalent: its reset multiplies the potential by its real-valued "
+        "output ((1 - Y) M with Y = S + beta X2, a product of two signals), and NIR's nodes are linear maps and "
+        "neurons with a reset to a constant")
 
     def __post_init__(self):
         if not self.tau > 0:
@@ -149,6 +154,54 @@ class RevLIFParams:
 
     def canonical_state(self, v):
         return v
+
+    # RevDSR: the rate mapping this project derives for the paper's neuron (DSR has none for it).
+    def rates(self, xs):
+        """The input's spike representation over the leading (time) axis: the mean."""
+        return jnp.mean(xs, 0)
+
+    def rate_map(self, r_in):
+        """The output rate as a function of the input rate (:func:`rev_rate_map`); the ``dsr`` method
+        differentiates it."""
+        return rev_rate_map(self, r_in)
+
+
+def rev_rate_map(p: RevLIFParams, r_in):
+    """The rate of each group's output ``Y_k`` as a function of the input rates, for the paper's neuron ``p``.
+
+    The neuron's groups chain (``I_1 = X_1``, ``I_k = Y_{k-1}``; ``Y_k = S_k + beta X_{k+1}``), so with ``f`` the
+    firing rate of one group for a constant input rate, ``r(Y_k) = f(r(I_k)) + beta r(X_{k+1})``. ``f`` is the
+    clamp ``clamp((r - c) / w, 0, 1)`` fitted in ``docs/training_methods.md`` for the neuron's ``tau``, ``alpha``
+    and threshold (:func:`rev_rate_fit`)."""
+    c, w = rev_rate_fit(p)
+    xg = split_groups(p, r_in)
+    n = len(xg)
+    yg, inp = [], xg[0]
+    for k in range(n):
+        y = jnp.clip((inp - c) / w, 0.0, 1.0) + p.beta * xg[(k + 1) % n]
+        yg.append(y)
+        inp = y
+    return merge_groups(yg)
+
+
+def rev_rate_fit(p: RevLIFParams) -> tuple[float, float]:
+    """``(c, w)`` of the clamp ``clamp((r - c) / w, 0, 1)`` that one group of the reversible neuron follows for a
+    constant input ``r`` (Eq. 1-3 with ``Y = S``), from the two fixed points of its dynamics (``a = 1/tau``):
+
+    * onset: without spikes ``V = M + alpha V`` and ``M = (1 - a) V + a r``, so ``M* = a r / (1 - (1 - a) /
+      (1 - alpha))``; the neuron starts firing where ``M* = V_th``: ``c = tau V_th (1 - (1 - a) / (1 - alpha))``
+      (0 if ``alpha >= a``: the potential then grows without bound and any positive input fires);
+    * saturation: firing every step, ``V* = V_reset / (1 - alpha)`` and ``M = (1 - a) V* + a r >= V_th`` from
+      ``r = tau (V_th - (1 - a) V*)``, so ``w`` is that minus ``c``.
+
+    Between the two the simulated rate is a staircase (``tests/test_dsr.py`` measures the clamp against it)."""
+    a = 1.0 / p.tau
+    c = max(p.tau * p.v_threshold * (1 - (1 - a) / (1 - p.alpha)), 0.0) if p.alpha < a else 0.0
+    top = p.tau * (p.v_threshold - (1 - a) * p.v_reset / (1 - p.alpha))
+    if not top > c:
+        raise InputError(f"the reversible neuron (tau={p.tau}, alpha={p.alpha}, v_threshold={p.v_threshold}, "
+                         f"v_reset={p.v_reset}) has no rising firing rate to map")
+    return c, top - c
 
 
 def _inverse_v(p: RevLIFParams, y, v_next, inp):

@@ -6,8 +6,9 @@ Bring your own model: any ``nnx.Module`` with ``step(self, x, ctx) -> logits`` (
 from revsnn_jax.nn.context import StepContext
 from revsnn_jax.nn.layers import BatchNorm, Neuron, NeuronSpec, avg_pool, conv
 from revsnn_jax.nn.models import MODELS, create_model
-from revsnn_jax.nn.network import ENCODINGS, check_inputs, forward, initial_potentials, make_step, split, \
-    update_batch_stats
+from revsnn_jax.nn.network import ENCODINGS, check_inputs, forward, initial_potentials, make_step, network_inputs, \
+    repeat_frames, split, update_batch_stats
 
 __all__ = ["BatchNorm", "ENCODINGS", "MODELS", "Neuron", "NeuronSpec", "StepContext", "avg_pool", "check_inputs",
-           "conv", "create_model", "forward", "initial_potentials", "make_step", "split", "update_batch_stats"]
+           "conv", "create_model", "forward", "initial_potentials", "make_step", "network_inputs", "repeat_frames",
+           "split", "update_batch_stats"]

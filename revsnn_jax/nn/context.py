@@ -19,13 +19,13 @@ its instantaneous input by OTTT), as is a linear layer called directly.
 Optional attributes used for input checks: ``in_channels`` and ``downsample`` (the factor by which height and
 width must be divisible). ``docs/models.md`` has a complete example.
 
-The context runs a step in one of seven modes, set by :mod:`revsnn_jax.nn.network` for the chosen strategy or
-training method: ``apply`` (an ordinary step), ``record`` (also records every ``ctx.conv`` output), ``replay``
-(reads them), ``keep`` (also returns each exactly reversible neuron's kept bits), ``rebuild`` (recomputes the
-step from its input and those bits, and recovers the previous potentials instead of taking them), ``online``
-(OTTT/SLTT: ``ctx.conv`` and ``ctx.linear`` take their weight gradients at presynaptic traces, which the context
-hands out and collects like potentials) and ``rates`` (DSR: the step runs once on all ``T`` steps folded into the
-batch axis, each neuron over time with the rate-mapping backward of :func:`revsnn_jax.neurons.dsr.sequence`).
+The context runs a step in one of five modes, set by :mod:`revsnn_jax.nn.network` for the chosen strategy:
+``apply`` (an ordinary step), ``record`` (also records every ``ctx.conv`` output), ``replay`` (reads them),
+``keep`` (also returns each exactly reversible neuron's kept bits) and ``rebuild`` (recomputes the step from its
+input and those bits, and recovers the previous potentials instead of taking them). Training methods that step
+a model differently subclass :class:`StepContext` (:class:`revsnn_jax.methods.online.OnlineContext` traces
+``ctx.conv``/``ctx.linear``; :class:`revsnn_jax.methods.dsr.RatesContext` runs each neuron over all ``T`` steps
+at once); this module imports none of them.
 """
 
 from __future__ import annotations
@@ -36,14 +36,14 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from revsnn_jax import bitpack, neurons, online
+from revsnn_jax import bitpack, neurons
 from revsnn_jax.errors import InputError
-from revsnn_jax.neurons import dsr
-from revsnn_jax.nn.conv import conv_replay, conv_traced
-from revsnn_jax.nn.layers import add_bias, batch_norm
+from revsnn_jax.nn.conv import conv_replay
+from revsnn_jax.nn.layers import batch_norm
 from revsnn_jax.remat import remat
+from revsnn_jax.strategies import check_neuron
 
-MODES = ("apply", "record", "replay", "keep", "rebuild", "online", "rates")
+MODES = ("apply", "record", "replay", "keep", "rebuild")
 
 
 def module_paths(model: nnx.Module) -> dict[int, str]:
@@ -65,23 +65,16 @@ class StepContext:
       remat: recompute BatchNorm + neuron from the convolution output in the backward (low-memory loops).
       record: in ``replay``/``rebuild``: ``{"convs": [...], "kept": {...}}`` as recorded.
       rebuild_noise: relative perturbation of rebuilt neuron inputs (robustness test of exact reversal).
-      online: in ``online`` mode, ``(traces, decay, trace_input, step_input)``: ``{layer path: trace}`` before
-        the step (None: zeros), the traces' decay (None: no traces, SLTT), whether a layer reading the step's
-        input ``step_input`` itself is traced too (OTTT's general form) or not (its code).
-      timesteps: in ``rates`` mode, ``T`` (the leading ``T * B`` of every activation is unfolded to ``[T, B]``
-        for the neurons).
     """
 
     def __init__(self, model: nnx.Module, vs, train: bool, mode: str = "apply", neuron_grad: str = "autodiff",
-                 remat: bool = False, record=None, rebuild_noise: float = 0.0, online=None, timesteps=None):
+                 remat: bool = False, record=None, rebuild_noise: float = 0.0):
         if mode not in MODES:
             raise InputError(f"unknown context mode {mode!r}; valid: {', '.join(MODES)}")
         self.vs, self.train, self.mode, self.neuron_grad, self.remat = vs, train, mode, neuron_grad, remat
         self.record_in, self.rebuild_noise = record, rebuild_noise
-        self.traces, self.decay, self.trace_input, self.step_input = online or (None, None, False, None)
-        self.timesteps = timesteps
         self._paths = module_paths(model)
-        self.new_vs, self.stats, self.kept, self.convs, self.new_traces = {}, {}, {}, [], {}
+        self.new_vs, self.stats, self.kept, self.convs = {}, {}, {}, []
 
     def path(self, module: nnx.Module) -> str:
         try:
@@ -98,40 +91,23 @@ class StepContext:
 
         The convolution must be bias-free (add a bias after this call): a replayed output is a stored value, so a
         bias inside it would get no gradient."""
-        if isinstance(layer, nnx.Conv) and layer.bias is not None:
-            raise InputError(f"ctx.conv takes a bias-free convolution (use_bias=False); {self.path(layer)} has a "
-                             "bias, which a replayed convolution would not train: add it after ctx.conv")
+        self._check_conv(layer)
         if self.mode == "replay":
-            h = conv_replay(x, _kernel(layer), self.record_in["convs"][len(self.convs)], layer.strides,
+            h = conv_replay(x, conv_kernel(layer), self.record_in["convs"][len(self.convs)], layer.strides,
                             layer.padding)
-        elif self.mode == "online":
-            a = self._trace(layer, x)
-            h = layer(x) if a is None else conv_traced(x, _kernel(layer), a, layer.strides, layer.padding)
         else:
             h = layer(x)
         self.convs.append(h)
         return h
 
-    def linear(self, layer, x):
-        """``layer(x)`` for an ``nnx.Linear``; in ``online`` mode its weight gradient is taken at the trace of
-        ``x``."""
-        a = self._trace(layer, x) if self.mode == "online" else None
-        if a is None:
-            return layer(x)
-        y = online.traced_matmul(x, layer.kernel[...], a)
-        return y if layer.bias is None else add_bias(y, layer.bias[...])
+    def _check_conv(self, layer) -> None:
+        if isinstance(layer, nnx.Conv) and layer.bias is not None:
+            raise InputError(f"ctx.conv takes a bias-free convolution (use_bias=False); {self.path(layer)} has a "
+                             "bias, which a replayed convolution would not train: add it after ctx.conv")
 
-    def _trace(self, layer, x):
-        """The presynaptic trace of ``x`` for ``layer`` (None where the layer is not traced)."""
-        if not self.decay or (x is self.step_input and not self.trace_input):
-            return None   # decay 0: the trace is the input itself, the ordinary weight gradient
-        path = self.path(layer)
-        old = jnp.zeros_like(x) if self.traces is None else self.traces.get(path)
-        if old is None:
-            raise InputError(f"no trace for layer {path}: the state was made for another model")
-        a = online.trace(old, jax.lax.stop_gradient(x), self.decay)
-        self._put(self.new_traces, path, a, "layer")
-        return a
+    def linear(self, layer, x):
+        """``layer(x)`` for an ``nnx.Linear`` (the online methods' context trains it at a presynaptic trace)."""
+        return layer(x)
 
     # --- BatchNorm ------------------------------------------------------------------------------------------
 
@@ -168,22 +144,12 @@ class StepContext:
         (and ``stats`` if not None)."""
         path, neuron, theta = self.path(layer), layer.params, layer.theta_value()
         v = self._potential(path, like)
-        if self.mode in ("keep", "rebuild") and not neurons.has_exact_inverse(neuron):
-            raise InputError(f"strategy 'reverse' needs neurons with an exact inverse (exact_rev); {path} uses "
-                             f"{neurons.neuron_kind(neuron)}")
+        if self.mode in ("keep", "rebuild"):
+            check_neuron("reverse", neuron, f"{path} ({neurons.neuron_kind(neuron)})")
         if self.mode == "keep":
             x, stats = make_input(*inputs)
             y, v_next, code = neuron.keep(theta, x, v)
             self._put(self.kept, path, bitpack.pack(code, neuron.keep_bits), "neuron")
-        elif self.mode == "rates":
-            steps = self.timesteps
-
-            def fire(theta, *inputs):
-                x, stats = make_input(*inputs)
-                return dsr.sequence(neuron, theta, x.reshape((steps, -1) + x.shape[1:])).reshape(x.shape), stats
-
-            y, stats = (remat(fire) if self.remat else fire)(theta, *inputs)
-            v_next = None
         elif self.mode == "rebuild":
             x, stats = make_input(*inputs)
             x = self._perturb(x)
@@ -209,7 +175,7 @@ class StepContext:
         return y if stats is None else (y, stats)
 
     def _potential(self, path, like):
-        if self.vs is None or self.mode == "rates":
+        if self.vs is None:
             return jnp.zeros(like.shape, like.dtype)
         if path not in self.vs:
             raise InputError(f"no potential for neuron {path}: the state was made for another model")
@@ -234,6 +200,6 @@ class StepContext:
         table[path] = value
 
 
-def _kernel(layer) -> jax.Array:
+def conv_kernel(layer) -> jax.Array:
     """A convolution module's kernel as it convolves: ``weight()`` (e.g. a standardised kernel) or ``kernel``."""
     return layer.weight() if hasattr(layer, "weight") else layer.kernel[...]

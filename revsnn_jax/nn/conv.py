@@ -129,7 +129,7 @@ _traced.defvjp(_traced_fwd, _traced_bwd)
 def conv_traced(x: jax.Array, kernel: jax.Array, a: jax.Array, window_strides, padding) -> jax.Array:
     """``conv2d(x, kernel)`` whose **weight gradient is taken at** ``a`` (shaped like ``x``), OTTT's presynaptic
     trace; the input gradient is the convolution's own, ``a`` gets none. The forward keeps ``a`` and the kernel,
-    not ``x`` (:mod:`revsnn_jax.online`)."""
+    not ``x`` (:mod:`revsnn_jax.methods.online`)."""
     if a.shape != x.shape:
         raise InputError(f"the trace has shape {a.shape}, the convolution's input {x.shape}")
     return _traced(x, kernel, a, *_strides_and_pads(x, kernel, window_strides, padding))

@@ -126,8 +126,9 @@ class Neuron(nnx.Module):
 
 
 def NeuronSpec(kind: str = "rev", params=None):   # noqa: N802 (kept under its old, class-like name)
-    """The params of the neuron named ``kind`` (``rev``, ``lif``, ``plif``, ``exact_rev``), checked against
-    ``params`` if given. Models take neuron params directly; this builds them from a name."""
+    """The params of the neuron named ``kind`` (a key of :data:`revsnn_jax.neurons.NEURONS`), checked against
+    ``params`` if given. A documented alias kept from 0.1: models take neuron params directly, and
+    ``neurons.NEURONS[kind]()`` builds them from a name."""
     if kind not in neurons.NEURONS:
         raise InputError(f"unknown neuron {kind!r}; valid neurons: {', '.join(neurons.NEURONS)}")
     want = neurons.NEURONS[kind]

@@ -3,23 +3,8 @@
 :func:`make_step` turns a model (its ``graphdef``; the model interface is in :mod:`revsnn_jax.nn.context`) into
 the :class:`~revsnn_jax.time_loop.Step` the time loop needs for every strategy, and :func:`forward` runs it.
 Every strategy works with every neuron, except ``reverse``, which needs neurons with an exact inverse
-(``exact_rev``). Strategies by what they do (:mod:`revsnn_jax.strategies`):
-
-==========================  ===========================================================================================
-strategy (paper's alias)    time loop (:mod:`revsnn_jax.time_loop`)
-==========================  ===========================================================================================
-bptt                        plain autodiff: every layer's residuals at every step are stored
-checkpoint                  ``jax.checkpoint`` of the network step: every step's potentials are stored
-anchored (reversible)       potentials every ``k``-th step, a segment recomputed forward in the backward, one
-                            ``jax.vjp`` of the network step per timestep (exact)
-anchored+closed_form        as ``anchored``, the neuron differentiated by its closed-form VJP (same numbers)
-(inverse_grad)
-+low_memory / +keep_convs   anchored without a kept segment (least memory) / replaying recorded convolutions
-                            (no convolution forward twice)
-reverse                     time reversal with an exactly invertible neuron: no anchors; per step the backward
-                            rebuilds the step, recovers the previous potentials and replays the rebuilt
-                            convolutions in the step's VJP
-==========================  ===========================================================================================
+(``exact_rev``). What each strategy keeps and recomputes: the table in :mod:`revsnn_jax.strategies` (the one
+place it is written).
 
 Logits are averaged over T. Inputs: static images ``[B, H, W, C]`` fed at every step (``encoding="direct"``)
 or event frames ``[T, B, H, W, C]`` (``encoding="frames"``).
@@ -103,41 +88,17 @@ def make_step(graphdef, *, train: bool, strategy: Strategy | str = "bptt") -> ti
     return time_loop.Step(apply=apply, record=record, replay=replay, keep=keep, rebuild=rebuild)
 
 
-def make_online_step(graphdef, *, train: bool, decay: float | None, trace_input: bool = False):
-    """OTTT's (``decay``: the traces' decay) or SLTT's (``decay=None``) network step: ``step(params, consts, x,
-    state) -> (logits, new_state, BN statistics)`` with ``state = {"v": potentials, "a": traces}`` (None for
-    zeros). ``trace_input``: trace the layer that reads the step's input too (OTTT's general form); the
-    reference code does not."""
-
-    def step(params, consts, x, state):
-        model = nnx.merge(graphdef, params, consts)
-        ctx = StepContext(model, state["v"], train, "online", online=(state["a"], decay, trace_input, x))
-        logits = model.step(x, ctx)
-        return logits, {"v": ctx.new_vs, "a": ctx.new_traces}, ctx.stats
-
-    return step
+def repeat_frames(images, timesteps: int):
+    """A static image batch ``[B, H, W, C]`` as ``T`` identical frames ``[T, B, H, W, C]`` (a broadcast)."""
+    return jnp.broadcast_to(images[None], (timesteps,) + images.shape)
 
 
-def online_state(graphdef, params, batch_stats, x_t, *, decay: float | None, trace_input: bool = False):
-    """Zeros shaped like the online step's state (potentials and traces) for one step's input ``x_t``."""
-    step = make_online_step(graphdef, train=True, decay=decay, trace_input=trace_input)
-    shapes = jax.eval_shape(lambda p, s, x: step(p, s, x, {"v": None, "a": None})[1], params, batch_stats, x_t)
-    return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
-
-
-def rates_forward(graphdef, params, batch_stats, inputs, *, timesteps: int, train: bool = True,
-                  encoding: str = "direct", remat: bool = False):
-    """DSR's forward: the network runs once on all ``T`` steps folded into the batch (``[T * B, ...]``; BatchNorm
-    normalises over all of them, as DSR's code does), every neuron layer over time with the rate-mapping backward
-    of :func:`revsnn_jax.neurons.dsr.sequence`. ``remat``: recompute each BatchNorm + neuron from its input in the
-    backward. Returns ``(logits averaged over T, {BatchNorm path: (mean, var)}`` with a leading axis of 1)."""
-    model = nnx.merge(graphdef, params, batch_stats)
-    check_inputs(model, inputs, timesteps, encoding)
-    x = inputs if encoding == "frames" else jnp.broadcast_to(inputs[None], (timesteps,) + inputs.shape)
-    ctx = StepContext(model, None, train, "rates", remat=remat, timesteps=timesteps)
-    out = model.step(x.reshape((-1,) + x.shape[2:]), ctx)
-    logits = out.reshape((timesteps, -1) + out.shape[1:]).mean(0)
-    return logits, jax.tree.map(lambda a: a[None], ctx.stats)
+def network_inputs(images, encoding: str, timesteps: int):
+    """A batch as the network takes it: ``direct`` images as they are; for ``frames``, ``[T, B, ...]`` frames
+    as they are, or a static image batch ``[B, H, W, C]`` repeated as T identical frames."""
+    if encoding == "frames" and images.ndim == 4:
+        return repeat_frames(images, timesteps)
+    return images
 
 
 def potential_shapes(graphdef, params, batch_stats, x_t):

@@ -1,5 +1,5 @@
-"""Event-camera datasets (DVS128-Gesture, CIFAR10-DVS, N-MNIST, event digits) and CIFAR from its official
-archives, prepared once into :mod:`revsnn_jax.prepared` caches (numpy only).
+"""Event-camera datasets (DVS128-Gesture, CIFAR10-DVS, N-MNIST, event digits), prepared once into
+:mod:`revsnn_jax.data.cache` caches (numpy only). CIFAR's archives are read by :mod:`revsnn_jax.data.cifar`.
 
 ==================== ============================================================================================
 dataset              raw folder (``--raw``) and split
@@ -19,17 +19,14 @@ dataset              raw folder (``--raw``) and split
 ``nmnist``           ``Train/<digit>/<id>.bin`` and ``Test/<digit>/<id>.bin`` (Orchard et al. 2015), 60,000 /
                      10,000 samples, 34x34 sensor; files sorted by name.
 ``event_digits``     No raw data: scikit-learn's 1,797 digits as N-MNIST-like saccade streams
-                     (:func:`revsnn_jax.events.digit_saccade_events`, seed = the digit's index, sampled every 5
-                     ms), 34x34; the split of ``digits`` (360 test images, 36 per class). Prepared automatically
-                     on first use (about 20 s).
-``cifar10``,         ``cifar-10-python.tar.gz`` / ``cifar-100-python.tar.gz`` (the official archives, pickled
-``cifar100``         batches): ``uint8 [N, 32, 32, 3]`` images, the official train/test split; fine labels for
-                     CIFAR-100.
+                     (:func:`~revsnn_jax.data.events.streams.digit_saccade_events`, seed = the digit's index,
+                     sampled every 5 ms), 34x34; the split of ``digits`` (360 test images, 36 per class).
+                     Prepared automatically on first use (about 20 s).
 ==================== ============================================================================================
 
-Event samples become ``T`` frames of ``[H, W, 2]`` counts (:func:`revsnn_jax.events.to_frames`, binned by
-equal event count or equal time, optionally summed down to ``size x size`` pixels and clipped to 0/1), stored as
-``uint16`` (``uint8`` on request; a count that does not fit is an error, never a wrap). The cache folder is
+Event samples become ``T`` frames of ``[H, W, 2]`` counts (:func:`~revsnn_jax.data.events.streams.to_frames`,
+binned by equal event count or equal time, optionally summed down to ``size x size`` pixels and clipped to 0/1),
+stored as ``uint16`` (``uint8`` on request; a count that does not fit is an error, never a wrap). The cache folder is
 ``DATA_DIR/<dataset>/<key>`` with a key naming the settings, e.g. ``T20-count-128x128``, so one data dir holds
 several settings side by side and training finds the one its config asks for.
 """
@@ -37,16 +34,14 @@ several settings side by side and training finds the one its config asks for.
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
-import pickle
 import re
-import tarfile
 from typing import Callable
 
 import numpy as np
 
-from revsnn_jax import event_io, events, prepared
+from revsnn_jax.data import cache, digits
+from revsnn_jax.data.events import formats, streams
 from revsnn_jax.errors import InputError
 
 GESTURE_CLASSES = 11
@@ -59,7 +54,7 @@ DTYPES = ("uint16", "uint8")
 @dataclasses.dataclass(frozen=True)
 class EventSpec:
     """An event dataset: its sensor (H, W), class count, the settings it accepts and how its raw folder lists
-    its sources (``sources(raw, settings, to_frames) -> {split: [prepared.Source]}``)."""
+    its sources (``sources(raw, settings, to_frames) -> {split: [cache.Source]}``)."""
 
     sensor: tuple[int, int]
     num_classes: int
@@ -95,8 +90,8 @@ class FrameSettings:
     def check(self, name: str, spec: EventSpec) -> None:
         if self.timesteps < 1:
             raise InputError(f"timesteps must be >= 1, got {self.timesteps}")
-        if self.by not in events.BINNINGS:
-            raise InputError(f"unknown binning {self.by!r}; valid binnings: {', '.join(events.BINNINGS)}")
+        if self.by not in streams.BINNINGS:
+            raise InputError(f"unknown binning {self.by!r}; valid binnings: {', '.join(streams.BINNINGS)}")
         if self.size is not None and not 1 <= self.size <= min(spec.sensor):
             raise InputError(f"frame size {self.size} must lie between 1 and {name}'s sensor size {spec.sensor}")
         if self.dtype not in DTYPES:
@@ -115,7 +110,7 @@ def _frames(spec: EventSpec, fs: FrameSettings):
             raise InputError(f"{name}: no events (an empty recording cannot be binned into frames)")
         if fs.sort:
             stream = stream[np.argsort(stream["t"], kind="stable")]
-        return events.to_frames(stream, spec.sensor, fs.timesteps, by=fs.by, size=size, binary=fs.binary,
+        return streams.to_frames(stream, spec.sensor, fs.timesteps, by=fs.by, size=size, binary=fs.binary,
                                 name=name)
     return convert
 
@@ -162,7 +157,7 @@ def gesture_trials(raw: str, split: str) -> list[str]:
 
 def gesture_samples(path: str, labels: list[tuple[int, int, int]]):
     """``(events, label)`` of each label row of the recording at ``path``."""
-    stream = event_io.read_aedat31(path)
+    stream = formats.read_aedat31(path)
     if stream.size == 0:
         raise InputError(f"{path}: no events (an empty recording)")
     t = stream["t"]
@@ -185,7 +180,7 @@ def _gesture_sources(raw, fs, convert):
                 for k, (stream, label) in enumerate(gesture_samples(path, labels)):
                     _, t0, t1 = labels[k]
                     yield convert(stream, f"{path} [{t0}, {t1}) us"), label
-            sources.append(prepared.Source(path, len(labels), load))
+            sources.append(cache.Source(path, len(labels), load))
         out[split] = sources
     return out
 
@@ -233,7 +228,7 @@ def _cifar10_dvs_sources(raw, fs, convert):
     files = cifar10_dvs_files(raw, fs.split or CIFAR10_DVS_SPLITS[0])
 
     def source(path, label):
-        return prepared.Source(path, 1, lambda: [(convert(event_io.read_aedat2(path), path), label)])
+        return cache.Source(path, 1, lambda: [(convert(formats.read_aedat2(path), path), label)])
     return {split: [source(p, y) for p, y in items] for split, items in files.items()}
 
 
@@ -259,7 +254,7 @@ def nmnist_files(raw: str) -> dict[str, list[tuple[str, int]]]:
 
 def _nmnist_sources(raw, fs, convert):
     def source(path, label):
-        return prepared.Source(path, 1, lambda: [(convert(event_io.read_nmnist_bin(path), path), label)])
+        return cache.Source(path, 1, lambda: [(convert(formats.read_nmnist_bin(path), path), label)])
     return {split: [source(p, y) for p, y in items] for split, items in nmnist_files(raw).items()}
 
 
@@ -268,18 +263,17 @@ def _nmnist_sources(raw, fs, convert):
 def event_digit_streams(indices=None):
     """``(events, label)`` of scikit-learn's digits as saccade streams (seed = index), for ``indices``."""
     from sklearn.datasets import load_digits
-    digits = load_digits()
-    for i in range(len(digits.target)) if indices is None else indices:
-        yield events.digit_saccade_events(digits.images[i], seed=int(i), step_us=EVENT_DIGITS_STEP_US), \
-            int(digits.target[i])
+    images = load_digits()
+    for i in range(len(images.target)) if indices is None else indices:
+        yield streams.digit_saccade_events(images.images[i], seed=int(i), step_us=EVENT_DIGITS_STEP_US), \
+            int(images.target[i])
 
 
 def _event_digit_sources(raw, fs, convert, chunk: int = 64):
-    from revsnn_jax.data import digits_split
     out = {}
-    for split, idx in zip(("train", "test"), digits_split()):
+    for split, idx in zip(("train", "test"), digits.digits_split()):
         def source(part):
-            return prepared.Source(f"digits {part[0]}..{part[-1]}", len(part), lambda: (
+            return cache.Source(f"digits {part[0]}..{part[-1]}", len(part), lambda: (
                 (convert(e, f"digit {i}"), y) for i, (e, y) in zip(part, event_digit_streams(part))))
         out[split] = [source(idx[s:s + chunk]) for s in range(0, len(idx), chunk)]
     return out
@@ -331,7 +325,7 @@ def prepare_events(name: str, raw: str | None, data_dir: str, fs: FrameSettings,
     counts = {k: sum(s.count for s in v) for k, v in splits.items()}
     say(f"preparing {name} into {root}: {', '.join(f'{n} {k}' for k, n in counts.items())} samples of "
         f"{shape} {fs.dtype}, {_size(_bytes(splits, shape, fs.dtype))} on disk")
-    prepared.build(root, settings, splits, shape, fs.dtype, progress=progress, say=say)
+    cache.build(root, settings, splits, shape, fs.dtype, progress=progress, say=say)
     return root
 
 
@@ -351,86 +345,19 @@ def load_events(name: str, data_dir: str | None, fs: FrameSettings, say: Callabl
     is prepared on first use; the others fail fast with the command that prepares them."""
     spec = EVENT_DATASETS[name]
     fs.check(name, spec)
-    data_dir = data_dir or default_data_dir()
+    data_dir = data_dir or cache.default_data_dir()
     root = event_cache_dir(data_dir, name, fs)
     if not spec.needs_raw and not _complete(root):   # generated here: prepared (or finished) on first use
         prepare_events(name, None, data_dir, fs, say=say)
-    if not os.path.exists(os.path.join(root, prepared.SETTINGS)):
-        others = [os.path.basename(p) for p, _ in prepared.caches(os.path.dirname(root))]
+    if not os.path.exists(os.path.join(root, cache.SETTINGS)):
+        others = [os.path.basename(p) for p, _ in cache.caches(os.path.dirname(root))]
         found = f" (this data dir holds {name} as: {', '.join(others)}; pick those settings, e.g. --timesteps)" \
             if others else ""
         raise InputError(f"{name} with settings {os.path.basename(root)} is not prepared in {data_dir}{found}; "
                          f"prepare it with `{prepare_command(name, fs, data_dir)}`")
-    return prepared.read(root, hint=f"; `{prepare_command(name, fs, data_dir)}`")
+    return cache.read(root, hint=f"; `{prepare_command(name, fs, data_dir)}`")
 
 
 def _complete(root: str) -> bool:
-    path = os.path.join(root, prepared.PROGRESS)
-    return os.path.exists(path) and prepared._json_read(path).get("complete", False)
-
-
-def default_data_dir() -> str:
-    """Where prepared data goes without --data-dir: ``$REVSNN_DATA_DIR``, else ``~/.cache/revsnn_jax``."""
-    return os.environ.get("REVSNN_DATA_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "revsnn_jax")
-
-
-# --- CIFAR from the official python archives -------------------------------------------------------------------
-
-CIFAR_ARCHIVES = {"cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"],
-                              b"labels", 10),
-                  "cifar100": ("cifar-100-python", ["train"], ["test"], b"fine_labels", 100)}
-
-
-def read_cifar_archive(path: str, name: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{"train"|"test": (uint8 [N, 32, 32, 3], int32 [N])}`` from ``cifar-10-python.tar.gz`` or
-    ``cifar-100-python.tar.gz`` (the pickled batches of the official archives)."""
-    folder, train, test, key, classes = CIFAR_ARCHIVES[name]
-    try:
-        tar = tarfile.open(path, "r:*")
-    except (OSError, tarfile.TarError) as e:
-        raise InputError(f"{path}: not a readable tar archive ({e})") from None
-    out = {}
-    with tar:
-        for split, members in (("train", train), ("test", test)):
-            xs, ys = [], []
-            for member in members:
-                try:
-                    f = tar.extractfile(f"{folder}/{member}")
-                except KeyError:
-                    f = None
-                if f is None:
-                    raise InputError(f"{path}: {folder}/{member} missing (is this the {name} python archive?)")
-                try:
-                    batch = pickle.load(io.BytesIO(f.read()), encoding="bytes")
-                    data, labels = np.asarray(batch[b"data"], np.uint8), np.asarray(batch[key], np.int32)
-                except Exception as e:   # a damaged pickle raises many types
-                    raise InputError(f"{path}: {folder}/{member} cannot be read ({type(e).__name__}: {e})") from None
-                if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data) or \
-                        (labels.size and not 0 <= labels.min() <= labels.max() < classes):
-                    raise InputError(f"{path}: {folder}/{member} is not a CIFAR batch (data {data.shape}, "
-                                     f"{len(labels)} labels)")
-                xs.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-                ys.append(labels)
-            out[split] = (np.concatenate(xs), np.concatenate(ys))
-    return out
-
-
-def cifar_cache_dir(data_dir: str, name: str) -> str:
-    return os.path.join(data_dir, name, "images")
-
-
-def prepare_cifar(name: str, archive: str, data_dir: str, *, progress: bool = True,
-                  say: Callable[[str], None] = print) -> str:
-    """Builds the image cache of ``cifar10``/``cifar100`` from the official python archive; returns its folder."""
-    if not archive:
-        raise InputError(f"{name} is prepared from its official archive: pass --raw "
-                         f"{'cifar-10' if name == 'cifar10' else 'cifar-100'}-python.tar.gz")
-    splits = read_cifar_archive(archive, name)
-    root = cifar_cache_dir(data_dir, name)
-    sources = {s: [prepared.Source(archive, len(y), lambda x=x, y=y: zip(x, y.tolist()))]
-               for s, (x, y) in splits.items()}
-    say(f"preparing {name} into {root}")
-    prepared.build(root, {"dataset": name, "num_classes": CIFAR_ARCHIVES[name][4]}, sources, (32, 32, 3),
-                   np.uint8, progress=progress, say=say)
-    return root
+    path = os.path.join(root, cache.PROGRESS)
+    return os.path.exists(path) and cache._json_read(path).get("complete", False)

@@ -1,7 +1,7 @@
 """A training run's folder: checked before use, held by one process at a time, its metrics kept consistent.
 
 ``WORKDIR/`` holds ``config.json``, ``metrics.jsonl`` (one JSON line per finished epoch, plus event lines such as
-a divergence), ``checkpoints/`` (orbax, :mod:`revsnn_jax.checkpoints`) and ``.lock`` while a run holds it.
+a divergence), ``checkpoints/`` (orbax, :mod:`revsnn_jax.train.checkpoints`) and ``.lock`` while a run holds it.
 
 * :func:`check_usable` says, without creating anything, whether a path can be a workdir.
 * :class:`Lock` is one writer per workdir: an exclusive ``fcntl`` lock on ``WORKDIR/.lock`` (released by the

@@ -20,15 +20,21 @@ the published algorithm of that shape with code (GraNet, Liu et al. 2021), every
   cosine over ``[t0, t1]``. Ties: the lower flat index wins (stable sort).
 * **Start.** The masks begin at density ``d_i`` by global magnitude pruning of the initial weights.
 
-The update runs inside the jitted training step (a ``lax.cond`` on the step counter), so it needs no extra
-compile, no host sync and no second gradient. Memory: one boolean per weight; the gradient is the one the step
-computes anyway. Masks do not reduce activation memory (dense kernels), so every strategy's memory is as dense.
+Sparse training is an optax wrapper (:func:`dynamic_sparsity`, in the manner of ``optax.masked``): it takes the
+dense gradient, runs the topology update on update steps (a ``lax.cond`` on its own step counter), masks the
+gradient for the optimizer it wraps, zeroes that optimizer's moments and the weights where the masks are off, and
+keeps the masks and the counter in its state (:class:`SparseState`, inside ``opt_state``); the weights are
+projected onto the masks after each update (:func:`project`). The training step's signature is the same as dense
+training's: no extra compile, no host sync and no second gradient. Memory: one
+boolean per weight; the gradient is the one the step computes anyway. Masks do not reduce activation memory (dense
+kernels), so every strategy's memory is as dense.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -182,20 +188,68 @@ def update(params, masks, grads, step, schedule: SparseSchedule, which):
     return masks
 
 
-def make_sparse_update(optimizer: optax.GradientTransformation, schedule: SparseSchedule, which):
-    """``(params, opt_state, masks, grads, step) -> (masked grads, masks)``: the topology update on update steps
-    (inside a ``lax.cond``), then the gradients masked for the optimizer. Call :func:`after_update` on the
-    optimizer's result."""
+class SparseState(NamedTuple):
+    """The state of :func:`dynamic_sparsity`: the masks (a bool array per masked kernel, a scalar True for every
+    other parameter), the number of optimizer steps taken and the wrapped optimizer's state."""
+    masks: Any
+    count: jax.Array
+    inner: Any
 
-    def before(params, masks, grads, step):
-        masks = lax.cond(schedule.is_update(step), lambda: update(params, masks, grads, step, schedule, which),
-                         lambda: masks)
-        return apply(grads, masks), masks
 
-    def after(params, opt_state, masks):
-        params = apply(params, masks)
-        opt_state = optax.tree_utils.tree_map_params(optimizer, _mask_leaf, opt_state, masks,
-                                                     transform_non_params=lambda s, *_: s)
-        return params, opt_state
+def dynamic_sparsity(inner: optax.GradientTransformation, schedule: SparseSchedule,
+                     in_channels: int | None = None) -> optax.GradientTransformation:
+    """``inner`` trained sparse under ``schedule``: a ``GradientTransformation`` whose ``init(params)`` prunes to
+    the initial density by magnitude (the wrapped state starts from the pruned parameters; start training from
+    :func:`project` of them) and whose ``update(grads, state, params)`` takes the **dense** gradient (growth
+    needs it), runs the topology update on update steps, then ``inner``'s update on the masked gradient, and zeroes
+    ``inner``'s moments where the masks are off. As with optax's projections, the weights are projected after the
+    update is applied: ``params = project(optax.apply_updates(params, updates), state)`` zeroes the pruned ones
+    (:func:`project`; the training step of :mod:`revsnn_jax.train` does it for every optimizer). Projecting after
+    the sum, rather than folding ``-p`` into the update, keeps the active weights' arithmetic exactly that of dense
+    training (a select before the add changes how XLA fuses it, by one ulp). ``in_channels``: the model's input
+    channels, for ``schedule.dense_first``."""
 
-    return before, after
+    def init_fn(params):
+        masks = init_masks(params, schedule, in_channels)
+        return SparseState(masks, jnp.zeros((), jnp.int32), inner.init(apply(params, masks)))
+
+    def update_fn(grads, state, params=None):
+        if params is None:
+            raise InputError("dynamic sparse training needs the parameters: call update(grads, state, params)")
+        which = masked(params, schedule, in_channels)
+        masks = lax.cond(schedule.is_update(state.count),
+                         lambda: update(params, state.masks, grads, state.count, schedule, which),
+                         lambda: state.masks)
+        updates, inner_state = inner.update(apply(grads, masks), state.inner, params)
+        inner_state = optax.tree_utils.tree_map_params(inner, _mask_leaf, inner_state, masks,
+                                                       transform_non_params=lambda s, *_: s)
+        return updates, SparseState(masks, state.count + 1, inner_state)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _states(opt_state) -> list[SparseState]:
+    return [s for s in jax.tree.leaves(opt_state, is_leaf=lambda s: isinstance(s, SparseState))
+            if isinstance(s, SparseState)]
+
+
+def masks_of(opt_state):
+    """The masks of a :func:`dynamic_sparsity` state inside ``opt_state`` (None for a dense optimizer)."""
+    found = _states(opt_state)
+    return found[0].masks if found else None
+
+
+def project(params, opt_state):
+    """``params`` pruned to the masks in ``opt_state`` (unchanged for a dense optimizer): the projection after every
+    update, and the parameters a sparse run starts from."""
+    masks = masks_of(opt_state)
+    return params if masks is None else apply(params, masks)
+
+
+def current_density(opt_state) -> float | None:
+    """The share of masked weights that are active in ``opt_state``'s masks (None for a dense optimizer)."""
+    masks = masks_of(opt_state)
+    if masks is None:
+        return None
+    ms = [m for m in jax.tree.leaves(masks) if m.ndim]
+    return float(sum(jnp.sum(m) for m in ms) / sum(m.size for m in ms))

@@ -1,9 +1,9 @@
 """Readers of the raw published event-camera formats (numpy only; no tonic, no torch).
 
-Each returns a stream of :data:`revsnn_jax.events.EVENT_DTYPE` (``t`` in microseconds, ``x`` column, ``y`` row,
-``p`` 0 = OFF / 1 = ON) and raises :class:`~revsnn_jax.errors.InputError` naming the file on anything it cannot
-read. Every format stores events in recording order; the readers return them as stored (a stream whose
-timestamps go back is reported when it is binned, by :func:`revsnn_jax.events.check_events`).
+Each returns a stream of :data:`revsnn_jax.data.events.streams.EVENT_DTYPE` (``t`` in microseconds, ``x`` column,
+``y`` row, ``p`` 0 = OFF / 1 = ON) and raises :class:`~revsnn_jax.errors.InputError` naming the file on anything it
+cannot read. Every format stores events in recording order; the readers return them as stored (a stream whose
+timestamps go back is reported when it is binned, by :func:`revsnn_jax.data.events.streams.check_events`).
 
 ==================== ===================================================================================
 format               layout (all checked against files written in that layout by the tests)
@@ -34,7 +34,7 @@ import struct
 import numpy as np
 
 from revsnn_jax.errors import InputError
-from revsnn_jax.events import EVENT_DTYPE, make_events
+from revsnn_jax.data.events.streams import EVENT_DTYPE, make_events
 
 NMNIST_OVERFLOW_Y = 240
 AEDAT31_PACKET = struct.Struct("<hhiiiiii")

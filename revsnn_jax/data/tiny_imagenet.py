@@ -19,7 +19,9 @@ from typing import Callable
 
 import numpy as np
 
-from revsnn_jax import prepared
+from revsnn_jax.data import cache
+from revsnn_jax.data.dataset import Dataset
+from revsnn_jax.data.images import NormalizedImages, channel_stats
 from revsnn_jax.errors import InputError
 
 SIZE, CLASSES = 64, 200
@@ -90,11 +92,23 @@ def prepare(raw: str, data_dir: str, *, progress: bool = True, say: Callable[[st
     def chunks(items, size):
         for start in range(0, len(items), size):
             part = items[start:start + size]
-            yield prepared.Source(part[0][0], len(part), lambda part=part: ((read_image(p), y) for p, y in part))
+            yield cache.Source(part[0][0], len(part), lambda part=part: ((read_image(p), y) for p, y in part))
 
     sources = {"train": list(chunks(split_files["train"], 500)), "test": list(chunks(split_files["test"], 1000))}
     root = cache_dir(data_dir)
     say(f"preparing tiny_imagenet ({len(wnids)} classes) into {root}")
-    prepared.build(root, {"dataset": "tiny_imagenet", "num_classes": len(wnids)}, sources, (SIZE, SIZE, 3),
+    cache.build(root, {"dataset": "tiny_imagenet", "num_classes": len(wnids)}, sources, (SIZE, SIZE, 3),
                    np.uint8, progress=progress, say=say)
     return root
+
+
+def load(data_dir: str | None, frames=None, say=print) -> Dataset:
+    """The prepared cache as a :class:`Dataset` whose images stay on disk and are normalised per batch."""
+    data_dir = data_dir or cache.default_data_dir()
+    root = cache_dir(data_dir)
+    settings, splits = cache.read(root, hint=f"; prepare it with `revsnn prepare tiny_imagenet --raw "
+                                                f"tiny-imagenet-200/ --data-dir {data_dir}`")
+    mean, std = channel_stats(splits["train"][0])
+    return Dataset("tiny_imagenet", NormalizedImages(splits["train"][0], mean, std), splits["train"][1],
+                   NormalizedImages(splits["test"][0], mean, std), splits["test"][1], settings["num_classes"],
+                   augment=True)

@@ -1,4 +1,5 @@
-"""Prepared datasets on disk: built once (resumably) by ``revsnn prepare``, read many times with random access.
+"""Prepared datasets on disk, and the default data dir: built once (resumably) by ``revsnn prepare``, read many
+times with random access.
 
 A cache is a folder holding ``settings.json`` (what was built: the dataset, and for event data T, binning, frame
 size, clipping, split, sample dtype), one ``<split>_x.npy`` (all samples of the split, e.g. ``uint16
@@ -170,3 +171,9 @@ def disk_bytes(settings: dict) -> int:
     """Bytes the cache's sample arrays take (labels are 4 bytes a sample on top)."""
     per = int(np.prod(settings["sample_shape"])) * np.dtype(settings["dtype"]).itemsize
     return per * sum(settings["sizes"].values())
+
+
+def default_data_dir() -> str:
+    """Where prepared data goes without --data-dir: ``$REVSNN_DATA_DIR``, else ``~/.cache/revsnn_jax``."""
+    return os.environ.get("REVSNN_DATA_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "revsnn_jax")

@@ -54,6 +54,7 @@ def test_bench_memory_errors_name_the_problem(capsys):
     assert "downsamples by 32" in capsys.readouterr().err
 
 
+@pytest.mark.slow   # 16 s; the same measurements: test_nn.py (gradients) and the other bench tests (CLI)
 def test_bench_network_check_table(capsys, tmp_path):
     assert cli.main(["bench", "network-check", "--model", "vgg_tiny", "--timesteps", "2", "--batch-size", "2",
                      "--input-size", "8", "--repeats", "1", "--configs",
@@ -165,6 +166,7 @@ def test_bench_step_times_the_pieces_of_a_step_vjp(capsys, tmp_path):
     assert json.loads((tmp_path / "step_anatomy_vgg_tiny_B2.json").read_text())["rows"] == out["rows"]
 
 
+@pytest.mark.slow   # 10 s; bench memory: test_bench_memory_json_has_the_documented_shape
 def test_bench_memory_over_several_t_writes_csv_and_a_plot(capsys, tmp_path):
     assert cli.main(["bench", "memory", "--model", "vgg_tiny", "--timesteps", "2,4", "--batch-size", "2",
                      "--input-size", "8", "--configs", "bptt,exact_rev:reverse", "--out", str(tmp_path)]) == 0

@@ -208,6 +208,7 @@ DSPIKE = train.TrainConfig(model="vgg_tiny", batch_size=256, epochs=2, timesteps
                            dspike_step=0.5)
 
 
+@pytest.mark.slow   # 30 s; the search itself: test_temperature_search_matches_a_brute_force_numpy_reference
 def test_training_records_the_temperature_and_resume_continues_the_search_exactly(tmp_path):
     full = train.train_and_evaluate(DSPIKE, str(tmp_path / "a"), progress=False)
     records = train.read_metrics(str(tmp_path / "a"))

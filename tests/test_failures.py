@@ -94,6 +94,7 @@ def test_divergence_stops_keeps_the_last_finite_checkpoint_and_resumes_exactly(r
     assert [r.get("event") for r in _strict_lines(workdir / "metrics.jsonl")] == [None, "diverged", None, None]
 
 
+@pytest.mark.slow   # 10 s; non-finite steps: test_divergence_stops_keeps_the_last_finite_checkpoint_and_resumes_exactly
 def test_skip_step_leaves_the_state_unchanged_for_that_batch_and_counts_it(reference, tmp_path, monkeypatch):
     skip = dataclasses.replace(TINY, on_nonfinite="skip-step")
     _poison(monkeypatch, epoch=0, batch=1)
@@ -289,6 +290,7 @@ def test_ctrl_c_prints_the_resume_command_and_exits_130(tmp_path, capsys, monkey
                                "resume_command": again}
 
 
+@pytest.mark.slow   # 22 s (a subprocess); Ctrl-C and resume in-process: test_interrupt_* here
 def test_sigterm_saves_ends_with_the_resume_command_and_the_resume_is_exact(reference, tmp_path):
     workdir = tmp_path / "run"
     command = [sys.executable, "-m", "revsnn_jax.cli", "train", *TINY_FLAGS, "--workdir", str(workdir)]

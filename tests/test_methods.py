@@ -45,6 +45,7 @@ def rel(a, b):
     return float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b)))
 
 
+@pytest.mark.slow   # 16 s; the online rule in closed form: tests/test_online.py
 def test_without_a_leak_ottt_and_sltt_are_bptt_on_a_network(x64):
     # tau = 1 without input decay: V carries (1 - 1/tau) = 0 of itself, so there is no path through time
     g, p, bs, x, y = setup(neuron=LIFParams(tau=1.0, decay_input=False, soft_reset=True, surrogate="sigmoid",

@@ -47,6 +47,7 @@ def grads(graphdef, params, stats, inputs, labels, strategy, timesteps=6, encodi
                                                   strategy=strategy, encoding=encoding)[1])(params)
 
 
+@pytest.mark.slow   # 39 s; every strategy on a model: test_nn.py's gradient tests and the reverse test below
 def test_a_users_model_trains_under_every_strategy_with_bptt_gradients():
     """Acceptance: float32 cosine >= 0.9999 and relative error <= 1e-5 against BPTT, every strategy; with the exact
     neuron so that reverse runs too, and with PLIF for the rest."""
@@ -69,8 +70,9 @@ def test_a_users_model_trains_under_every_strategy_with_bptt_gradients():
     assert set(network.forward(graphdef, params, stats, images, timesteps=2)[1]) == {"bn1", "bn2"}   # by path
 
 
-@pytest.mark.parametrize("neuron", [LIFParams(), pytest.param(PLIFParams(), marks=pytest.mark.slow)],
-                         ids=["lif", "plif"])   # PLIF: 36 s; its gradients are checked in float32 by default above
+@pytest.mark.parametrize("neuron", [pytest.param(LIFParams(), marks=pytest.mark.slow),
+                                    pytest.param(PLIFParams(), marks=pytest.mark.slow)],
+                         ids=["lif", "plif"])   # 28-36 s each; LIF/PLIF gradients are checked in float32 by default
 def test_lif_and_plif_under_every_exact_loop(x64, neuron):
     """Every exact low-memory loop with the ordinary neurons (the most used ones), float64, VGG and ResNet,
     including PLIF's learnable time constants."""

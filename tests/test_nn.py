@@ -73,8 +73,9 @@ def test_float32_network_gradients_match_bptt(name):
 
 
 @pytest.mark.parametrize("name,encoding", [
-    ("vgg_tiny", "direct"),
-    # slow (45-107 s each): ResNet is exact by default in test_models (LIF, float64), frames in test_time_loop
+    # slow (28-107 s each): every strategy's network gradient is checked in float32 by default above, float64
+    # exactness of the loops in test_time_loop, ResNet in test_models (LIF, float64)
+    pytest.param("vgg_tiny", "direct", marks=pytest.mark.slow),
     pytest.param("vgg_tiny", "frames", marks=pytest.mark.slow),
     pytest.param("resnet_tiny", "direct", marks=pytest.mark.slow),
     pytest.param("resnet_tiny", "frames", marks=pytest.mark.slow),
@@ -177,6 +178,7 @@ def test_loop_options_are_checked():
         Strategy.parse("inverse_grad", keep_convs=True, low_memory=True)
 
 
+@pytest.mark.slow   # 23 s; keep_convs gradients: test_float32_network_gradients_match_bptt
 def test_keep_convs_trades_memory_for_a_forward_pass():
     """keep_convs holds more than the default (a second record of the segment) and less than checkpoint, whose
     backward it matches in work (no convolution forward is run twice)."""

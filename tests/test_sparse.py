@@ -134,7 +134,8 @@ def test_all_ones_masks_train_bit_identically_to_dense():
 
 
 @pytest.mark.parametrize("neuron,strategy", [("rev", "inverse_grad"), ("rev", "inverse_grad+low_memory"),
-                                             ("lif", "anchored"), ("exact_rev", "reverse")])
+                                             ("lif", "anchored"),
+                                             pytest.param("exact_rev", "reverse", marks=pytest.mark.slow)])   # 13 s
 def test_the_dense_gradient_at_pruned_positions_equals_bptt(neuron, strategy):
     params_of = train.TrainConfig(neuron=neuron).resolved().neuron_params()
     graphdef, params, batch_stats = nn.split(nn.create_model("vgg_tiny", num_classes=10, in_channels=1,
@@ -164,6 +165,7 @@ SPARSE = train.TrainConfig(model="vgg_tiny", batch_size=256, epochs=3, timesteps
                            sparse_every=3)
 
 
+@pytest.mark.slow   # 12 s; resume: test_a_checkpoint_of_the_older_layout_resumes_exactly
 def test_sparse_training_records_density_and_resume_continues_the_schedule_exactly(tmp_path):
     full = train.train_and_evaluate(SPARSE, str(tmp_path / "a"), progress=False)
     records = train.read_metrics(str(tmp_path / "a"))

@@ -113,6 +113,7 @@ def test_resnet19_nd_is_the_lottery_ticket_layout():
     assert model.downsample == 8
 
 
+@pytest.mark.slow   # 17 s; exact network gradients: test_nn.py
 def test_a_resnet_with_a_spiking_hidden_layer_has_exact_gradients():
     """The same options as resnet19_nd at a size that compiles in seconds."""
     from flax import nnx

@@ -112,6 +112,7 @@ def test_workdir_of_another_run_is_refused_and_left_untouched(tmp_path):
     assert sorted(os.listdir(workdir / "checkpoints")) == listing
 
 
+@pytest.mark.slow   # 14 s; the sharded step runs in every training test
 def test_sharded_step_equals_single_device_step():
     """Four CPU devices (a fresh process: the device count is fixed when JAX starts)."""
     script = textwrap.dedent("""

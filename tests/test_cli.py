@@ -146,6 +146,7 @@ def test_bench_time_json_reports_ratios_and_flops(capsys, tmp_path):
     assert (tmp_path / "time_vgg_tiny_T3_B2.csv").exists()
 
 
+@pytest.mark.slow   # 8 s; the same measurements and CLI path as the other bench tests
 def test_bench_step_times_the_pieces_of_a_step_vjp(capsys, tmp_path):
     assert cli.main(["bench", "step", "--model", "vgg_tiny", "--batch-size", "2", "--repeats", "1", "--json",
                      "--out", str(tmp_path)]) == 0
@@ -208,6 +209,7 @@ def test_benchmark_input_is_checked_before_anything_is_measured(capsys, argv, me
     assert time.perf_counter() - t0 < 10
 
 
+@pytest.mark.slow   # 9 s; the FLOP counts: test_strategies.py (closed form vs autodiff)
 def test_bench_neuron_time_reports_rule_and_per_step_flops(capsys):
     assert cli.main(["bench", "neuron-time", "--timesteps", "4", "--batch-size", "2", "--width", "16",
                      "--repeats", "1", "--json"]) == 0

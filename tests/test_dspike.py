@@ -182,7 +182,7 @@ def test_with_temperature_changes_only_the_neurons_surrogate_width():
 @pytest.mark.parametrize("neuron,strategies", [
     ("rev", ("inverse_grad", "anchored", "inverse_grad+low_memory")),
     ("lif", ("anchored", "checkpoint")),
-    ("exact_rev", ("reverse",)),
+    pytest.param("exact_rev", ("reverse",), marks=pytest.mark.slow),   # 7 s; reverse with dspike: the same rule
 ])
 def test_dspike_gradients_of_the_exact_strategies_equal_bptt(neuron, strategies):
     cfg = train.TrainConfig(model="vgg_tiny", neuron=neuron, surrogate="dspike", surrogate_width=2.2,

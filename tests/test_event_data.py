@@ -1,11 +1,11 @@
 """Raw event formats, splits, prepared caches and training on them, on small files written here in each format."""
 
+import io
 import json
 import os
 import pickle
 import socket
 import tarfile
-import io
 
 import numpy as np
 import pytest
@@ -15,6 +15,7 @@ from revsnn_jax.data import cache as prepared, cifar
 from revsnn_jax.data.events import datasets as ed, formats as event_io, streams as events
 from revsnn_jax.errors import InputError
 from revsnn_jax.data.events.streams import make_events
+from fake_raw import stream, write_cifar10_dvs, write_cifar_archive, write_gesture, write_nmnist
 
 
 @pytest.fixture(autouse=True)
@@ -24,11 +25,6 @@ def no_network(monkeypatch):
         raise AssertionError("a test tried to open a network connection")
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-
-
-def stream(rng, n, t0, t1, size):
-    t = np.sort(rng.integers(t0, t1, n))
-    return make_events(t, rng.integers(0, size, n), rng.integers(0, size, n), rng.integers(0, 2, n))
 
 
 def assert_same_events(a, b):
@@ -101,28 +97,6 @@ def test_corrupt_files_are_one_line_errors_naming_the_file(tmp_path, reader, con
 
 # --- DVS128-Gesture -----------------------------------------------------------------------------------------------
 
-def write_gesture(root, users=(("user01_fluorescent", "train"), ("user02_lab", "train"), ("user24_led", "test")),
-                  seed=0):
-    """A DvsGesture folder: each recording holds 3 labelled intervals (class 3 twice) and events between them."""
-    rng = np.random.default_rng(seed)
-    os.makedirs(root, exist_ok=True)
-    truth = {"train": [], "test": []}
-    lists = {"train": [], "test": []}
-    for k, (trial, split) in enumerate(users):
-        rows = [(3, 100_000, 400_000), (7, 500_000, 900_000), (3, 1_000_000, 1_200_000)]
-        rows = rows if k % 2 == 0 else rows[:2]
-        ev = stream(rng, 4000, 0, 1_300_000, 128)
-        event_io.write_aedat31(os.path.join(root, trial + ".aedat"), ev, packet_size=1000)
-        with open(os.path.join(root, trial + "_labels.csv"), "w") as f:
-            f.write("class,startTime_usec,endTime_usec\n" + "".join(f"{c},{a},{b}\n" for c, a, b in rows))
-        lists[split].append(trial + ".aedat")
-        truth[split] += [(ev[(ev["t"] >= a) & (ev["t"] < b)], c - 1) for c, a, b in rows]
-    for split, trials in lists.items():
-        with open(os.path.join(root, f"trials_to_{split}.txt"), "w") as f:
-            f.write("\n".join(trials) + "\n")
-    return truth
-
-
 def test_gesture_samples_are_the_label_intervals_and_the_cache_holds_their_frames(tmp_path):
     raw = str(tmp_path / "DvsGesture")
     truth = write_gesture(raw)
@@ -166,12 +140,7 @@ def test_gesture_bad_input_is_named_and_nothing_is_written(tmp_path):
 # --- CIFAR10-DVS and N-MNIST --------------------------------------------------------------------------------------
 
 def test_cifar10_dvs_splits_are_deterministic_per_class_on_sorted_names(tmp_path):
-    rng = np.random.default_rng(3)
-    for cls in ("airplane", "cat"):
-        for i in list(range(12)) + [150, 151]:
-            folder = tmp_path / cls
-            folder.mkdir(exist_ok=True)
-            event_io.write_aedat2(str(folder / f"cifar10_{cls}_{i}.aedat"), stream(rng, 50, 0, 10**5, 128))
+    write_cifar10_dvs(str(tmp_path))
     (tmp_path / "README.txt").write_text("not an event file")
     files = ed.cifar10_dvs_files(str(tmp_path))
     names = lambda items: [os.path.basename(p) for p, _ in items]   # noqa: E731
@@ -194,16 +163,7 @@ def test_cifar10_dvs_splits_are_deterministic_per_class_on_sorted_names(tmp_path
 
 
 def test_nmnist_folders_read_exactly_in_sorted_order(tmp_path):
-    rng = np.random.default_rng(4)
-    written = {}
-    for split, folder in (("train", "Train"), ("test", "Test")):
-        for digit in (0, 7):
-            for name in ("00002.bin", "00010.bin"):
-                ev = stream(rng, 40, 0, 300_000, 34)
-                path = tmp_path / folder / str(digit) / name
-                path.parent.mkdir(parents=True, exist_ok=True)
-                event_io.write_nmnist_bin(str(path), ev)
-                written[str(path)] = ev
+    written = write_nmnist(str(tmp_path))
     files = ed.nmnist_files(str(tmp_path))
     assert [(os.path.relpath(p, tmp_path), y) for p, y in files["test"]] == [
         (os.path.join("Test", "0", "00002.bin"), 0), (os.path.join("Test", "0", "00010.bin"), 0),
@@ -308,26 +268,6 @@ def test_event_batches_are_time_major_and_augmentation_moves_all_frames_alike():
 
 # --- CIFAR from the official archive ------------------------------------------------------------------------------
 
-def write_cifar_archive(path, name, per_batch=4, seed=0):
-    folder, train, test, key, classes = cifar.CIFAR_ARCHIVES[name]
-    rng = np.random.default_rng(seed)
-    truth = {}
-    with tarfile.open(path, "w:gz") as tar:
-        for split, members in (("train", train), ("test", test)):
-            xs, ys = [], []
-            for m in members:
-                x = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
-                y = rng.integers(0, classes, per_batch).tolist()
-                payload = pickle.dumps({b"data": x, key: y, b"batch_label": m.encode()})
-                info = tarfile.TarInfo(f"{folder}/{m}")
-                info.size = len(payload)
-                tar.addfile(info, io.BytesIO(payload))
-                xs.append(x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-                ys += y
-            truth[split] = (np.concatenate(xs), np.asarray(ys))
-    return truth
-
-
 @pytest.mark.parametrize("name", ["cifar10", "cifar100"])
 def test_cifar_from_the_official_archive_without_tensorflow(tmp_path, name):
     truth = write_cifar_archive(str(tmp_path / "a.tar.gz"), name)
@@ -342,6 +282,37 @@ def test_cifar_from_the_official_archive_without_tensorflow(tmp_path, name):
     (tmp_path / "broken.tar.gz").write_bytes(b"not a tar")
     with pytest.raises(InputError, match="broken.tar.gz: not a readable tar archive"):
         cifar.prepare_cifar(name, str(tmp_path / "broken.tar.gz"), str(tmp_path / "c2"), progress=False)
+
+
+class _RunsCode:
+    """What a crafted batch could hold: unpickling it calls os.system."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+@pytest.mark.parametrize("member_of", ["data", "batch"])
+def test_a_crafted_cifar_archive_is_refused_and_runs_nothing(tmp_path, capsys, member_of):
+    """A batch that pickles a callable (here os.system creating a file) is refused in one line naming what it
+    calls; the file is never created and no cache is built."""
+    marker = tmp_path / "pwned"
+    payload = _RunsCode(f"touch {marker}")
+    batch = {b"data": payload, b"labels": [0]} if member_of == "data" else payload
+    with tarfile.open(tmp_path / "cifar-10-python.tar.gz", "w:gz") as tar:
+        for member in cifar.CIFAR_ARCHIVES["cifar10"][1] + cifar.CIFAR_ARCHIVES["cifar10"][2]:
+            raw = pickle.dumps(batch, protocol=2)
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{member}")
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+    code = cli.main(["prepare", "cifar10", "--raw", str(tmp_path / "cifar-10-python.tar.gz"), "--data-dir",
+                     str(tmp_path / "data"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and not marker.exists()
+    assert err.count("\n") == 1 and "data_batch_1 is not a CIFAR batch: it names posix.system" in err
+    assert not (tmp_path / "data").exists()
 
 
 def test_a_missing_event_cache_fails_fast_with_the_command(tmp_path):

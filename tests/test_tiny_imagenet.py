@@ -12,34 +12,7 @@ from PIL import Image
 from revsnn_jax import cli, data, nn, train
 from revsnn_jax.data import cache as prepared, tiny_imagenet
 from revsnn_jax.errors import InputError
-
-WNIDS = ("n02124075", "n01443537", "n09193705")   # sorted: n01443537, n02124075, n09193705
-
-
-def write_tiny_imagenet(root, per_class=3, val=5, seed=0):
-    """A tiny-imagenet-200 folder: 3 classes, lossless-enough JPEGs (compared after decoding, as the reader does)."""
-    rng = np.random.default_rng(seed)
-    base = os.path.join(root, "tiny-imagenet-200")
-    os.makedirs(os.path.join(base, "val", "images"))
-    with open(os.path.join(base, "wnids.txt"), "w") as f:
-        f.write("\n".join(WNIDS) + "\n")
-    for k, wnid in enumerate(WNIDS):
-        folder = os.path.join(base, "train", wnid, "images")
-        os.makedirs(folder)
-        for i in range(per_class):
-            pixels = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
-            image = Image.fromarray(pixels[..., 0]) if (k, i) == (1, 0) else Image.fromarray(pixels)   # one grey
-            image.save(os.path.join(folder, f"{wnid}_{i}.JPEG"), quality=95)
-    lines = []
-    for i in range(val):
-        name = f"val_{i}.JPEG"
-        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(
-            os.path.join(base, "val", "images", name), quality=95)
-        lines.append(f"{name}\t{WNIDS[i % 3]}\t0\t0\t63\t63")
-    with open(os.path.join(base, "val", "val_annotations.txt"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    return base
-
+from fake_raw import TINY_IMAGENET_WNIDS as WNIDS, write_tiny_imagenet
 
 def test_files_labels_and_the_cache_hold_the_decoded_images(tmp_path):
     base = write_tiny_imagenet(str(tmp_path / "raw"))

@@ -2,7 +2,9 @@
 tensorflow-datasets' array_record files (``tfds.data_source``, no TensorFlow needed).
 
 ``cifar-10-python.tar.gz`` / ``cifar-100-python.tar.gz`` hold pickled batches: ``uint8 [N, 32, 32, 3]`` images
-once reshaped, the official train/test split (50,000 / 10,000); CIFAR-100 uses its fine labels. Nothing is
+once reshaped, the official train/test split (50,000 / 10,000); CIFAR-100 uses its fine labels. The batches are
+read as data only: a pickle that names anything but the numpy array machinery is refused before anything in it is
+constructed (:data:`SAFE_GLOBALS`), so a crafted archive cannot run code. Nothing is
 downloaded here: data that is neither prepared nor in a tfds data dir is an error naming both ways to get it.
 """
 
@@ -32,6 +34,43 @@ CIFAR_ARCHIVES = {"cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in
                   "cifar100": ("cifar-100-python", ["train"], ["test"], b"fine_labels", 100)}
 
 
+SAFE_GLOBALS = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+                ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.numeric", "_frombuffer"),
+                ("numpy._core.numeric", "_frombuffer"), ("_codecs", "encode")}
+"""The only callables a CIFAR batch's pickle may name: what numpy's array pickling uses (protocol 2, as the official
+files, and protocol 5; numpy 1 and 2 module names) and the codec Python 3 uses for bytes at protocol 2. Everything
+else a pickle could name is refused."""
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles data only: dicts, lists, bytes, str, numbers and numpy arrays as the official files encode them.
+    Any other global (a function, a class, ``os.system``) is refused before it is looked up, so nothing in the file
+    is constructed or called."""
+
+    def __init__(self, raw: bytes, where: str):
+        super().__init__(io.BytesIO(raw), encoding="bytes")
+        self.where = where
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in SAFE_GLOBALS:
+            raise InputError(f"{self.where} is not a CIFAR batch: it names {module}.{name}, which a CIFAR batch "
+                             "never holds (refused: unpickling it could run code)")
+        return super().find_class(module, name)
+
+
+def read_batch(raw: bytes, where: str) -> dict:
+    """One pickled CIFAR batch as data (:class:`_BatchUnpickler`); ``where`` names it in errors."""
+    try:
+        batch = _BatchUnpickler(raw, where).load()
+    except InputError:
+        raise
+    except Exception as e:   # a damaged pickle raises many types
+        raise InputError(f"{where} cannot be read ({type(e).__name__}: {e})") from None
+    if not isinstance(batch, dict):
+        raise InputError(f"{where} is not a CIFAR batch: it holds a {type(batch).__name__}, not a dict")
+    return batch
+
+
 def read_cifar_archive(path: str, name: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{"train"|"test": (uint8 [N, 32, 32, 3], int32 [N])}`` from ``cifar-10-python.tar.gz`` or
     ``cifar-100-python.tar.gz`` (the pickled batches of the official archives)."""
@@ -51,11 +90,12 @@ def read_cifar_archive(path: str, name: str) -> dict[str, tuple[np.ndarray, np.n
                     f = None
                 if f is None:
                     raise InputError(f"{path}: {folder}/{member} missing (is this the {name} python archive?)")
+                batch = read_batch(f.read(), f"{path}: {folder}/{member}")
                 try:
-                    batch = pickle.load(io.BytesIO(f.read()), encoding="bytes")
                     data, labels = np.asarray(batch[b"data"], np.uint8), np.asarray(batch[key], np.int32)
-                except Exception as e:   # a damaged pickle raises many types
-                    raise InputError(f"{path}: {folder}/{member} cannot be read ({type(e).__name__}: {e})") from None
+                except (KeyError, TypeError, ValueError) as e:
+                    raise InputError(f"{path}: {folder}/{member} is not a CIFAR batch ({type(e).__name__}: {e})") \
+                        from None
                 if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data) or \
                         (labels.size and not 0 <= labels.min() <= labels.max() < classes):
                     raise InputError(f"{path}: {folder}/{member} is not a CIFAR batch (data {data.shape}, "

@@ -236,6 +236,7 @@ def cmd_prepare(args) -> int:
 
 
 def add_prepare_parser(sub) -> None:
+    from revsnn_jax.data.events.datasets import EMPTY
     from revsnn_jax.data.prepare import DATASETS, DTYPES
     p = sub.add_parser("prepare", help="raw event recordings or CIFAR's archive into a cache that training reads",
                        description="Converts raw data once into a cache under --data-dir that revsnn train reads "
@@ -259,6 +260,9 @@ def add_prepare_parser(sub) -> None:
                    "does not fit is an error)")
     p.add_argument("--sort", action="store_true", help="sort each recording's events by time first (default: "
                    "an unsorted recording is an error naming the file)")
+    p.add_argument("--empty", choices=EMPTY, default=None, help="a sample with no events (e.g. a label interval "
+                   "the sensor saw nothing in): zeros keeps it as all-zero frames and counts it in a warning "
+                   "(default), error stops at it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_prepare)
@@ -279,7 +283,8 @@ def cmd_plot(args) -> int:
 def cmd_export(args) -> int:
     from revsnn_jax import nir as rnir
     from revsnn_jax.train import rundir
-    report = rnir.export_run(args.workdir, args.nir, dt=args.dt, check=args.check, force=args.force)
+    report = rnir.export_run(args.workdir, args.nir, dt=args.dt, check=args.check, force=args.force,
+                             exact_threshold=args.exact_threshold)
     if args.json:
         print(rundir.dumps(report))
     else:
@@ -322,6 +327,9 @@ def add_plot_and_export_parsers(sub) -> None:
                    "and is recorded in the metadata (default 1e-4)")
     p.add_argument("--check", action="store_true", help="read the file back (nir.read), compare it field by field "
                    "and run it here against the run's model on random inputs")
+    p.add_argument("--exact-threshold", action="store_true", help="write each LIF's threshold as trained (for "
+                   "simulators that compare in float64) instead of the largest float32 below it, which makes NIR's "
+                   "v > v_th fire exactly where this library's v >= V_th does in float32 (docs/nir.md)")
     p.add_argument("--force", action="store_true", help="replace FILE if it exists")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_export)

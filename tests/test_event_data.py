@@ -347,3 +347,65 @@ def test_prepare_cifar_through_the_cli(tmp_path, capsys):
     assert report["sizes"] == {"train": 10, "test": 2} and report["disk_bytes"] == 12 * 32 * 32 * 3
     assert cli.main(args + ["--timesteps", "4"]) == 2
     assert "--timesteps does not apply" in capsys.readouterr().err
+
+
+# --- odd raw data: what a user with real downloads runs into ---------------------------------------------------------
+
+def test_a_label_interval_without_events_becomes_zero_frames_with_a_warning_or_an_error(tmp_path):
+    raw = str(tmp_path / "DvsGesture")
+    write_gesture(raw)
+    with open(os.path.join(raw, "user01_fluorescent_labels.csv"), "a") as f:
+        f.write("5,1250000,1290000\n")   # after the recording's last event: nothing inside
+    with open(os.path.join(raw, "user01_fluorescent_labels.csv")) as f:
+        assert f.read().count("\n") == 5
+    # the fake recording's events end before 1.3 s; make sure this interval is empty
+    ev = event_io.read_aedat31(os.path.join(raw, "user01_fluorescent.aedat"))
+    event_io.write_aedat31(os.path.join(raw, "user01_fluorescent.aedat"), ev[ev["t"] < 1_250_000], packet_size=1000)
+    notes = []
+    fs = ed.FrameSettings(timesteps=4, size=32)
+    root = ed.prepare_events("dvs_gesture", raw, str(tmp_path / "c"), fs, progress=False, say=notes.append)
+    _, splits = prepared.read(root)
+    assert any("1 sample(s) had no events" in n for n in notes)
+    x, y = splits["train"]
+    assert len(y) == 6 and y[3] == 4 and not x[3].any() and x[0].any()   # the 4th row of user01: class 5, zeros
+    with pytest.raises(InputError, match=r"user01_fluorescent.aedat \[1250000, 1290000\) us: no events"):
+        ed.prepare_events("dvs_gesture", raw, str(tmp_path / "c2"), fs, progress=False, say=notes.append,
+                          empty="error")
+
+
+def test_trial_lists_with_bare_names_work_and_an_empty_list_is_an_error(tmp_path):
+    raw = str(tmp_path / "DvsGesture")
+    write_gesture(raw)
+    with open(os.path.join(raw, "trials_to_train.txt"), "w") as f:
+        f.write("user01_fluorescent\nuser02_lab.aedat\n")
+    assert ed.gesture_trials(raw, "train") == ["user01_fluorescent.aedat", "user02_lab.aedat"]
+    open(os.path.join(raw, "trials_to_test.txt"), "w").close()
+    with pytest.raises(InputError, match="trials_to_test.txt: lists no recordings"):
+        ed.prepare_events("dvs_gesture", raw, str(tmp_path / "c"), ed.FrameSettings(timesteps=2), progress=False)
+
+
+def test_aedat2_external_events_are_not_pixel_events_and_an_empty_file_says_so(tmp_path):
+    ev = make_events([10, 20], [5, 6], [7, 8], [1, 0])
+    event_io.write_aedat2(str(tmp_path / "a.aedat"), ev)
+    raw = (tmp_path / "a.aedat").read_bytes()
+    external = np.array([(1 << 15, 15)], np.dtype([("addr", ">u4"), ("ts", ">u4")])).tobytes()
+    (tmp_path / "b.aedat").write_bytes(raw + external)
+    assert_same_events(event_io.read_aedat2(str(tmp_path / "b.aedat")), ev)
+    (tmp_path / "empty.aedat").write_bytes(b"")
+    with pytest.raises(InputError, match="empty.aedat: the file is empty"):
+        event_io.read_aedat2(str(tmp_path / "empty.aedat"))
+
+
+def test_sort_is_not_a_cache_setting_so_a_failed_preparation_continues_with_it(tmp_path):
+    written = write_nmnist(str(tmp_path / "raw"))
+    last = sorted(p for p in written if "Test" in p)[-1]
+    ev = written[last]
+    event_io.write_nmnist_bin(last, ev[::-1])   # one recording out of time order
+    fs = ed.FrameSettings(timesteps=3)
+    with pytest.raises(InputError, match="timestamps are not sorted"):
+        ed.prepare_events("nmnist", str(tmp_path / "raw"), str(tmp_path / "c"), fs, progress=False,
+                          say=lambda m: None)
+    root = ed.prepare_events("nmnist", str(tmp_path / "raw"), str(tmp_path / "c"),
+                             ed.FrameSettings(timesteps=3, sort=True), progress=False, say=lambda m: None)
+    _, splits = prepared.read(root)
+    np.testing.assert_array_equal(splits["test"][0][-1], events.to_frames(ev, (34, 34), 3))

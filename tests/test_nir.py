@@ -278,12 +278,46 @@ def test_import_errors_name_the_node():
     loop = nir.NIRGraph(nodes={"in": nir.Input(input_type={"input": shape}), "lif": lif,
                                "rec": nir.Linear(weight=w), "out": nir.Output(output_type={"output": shape})},
                         edges=[("in", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "out")], type_check=False)
-    with pytest.raises(InputError, match="cycle through lif, out, rec: recurrent graphs are not supported"):
+    with pytest.raises(InputError, match="cycle through lif, rec: recurrent graphs are not supported"):   # not out
         rnir.from_nir(loop, dt=DT)
     net = rnir.from_nir(_foreign_graph(), dt=DT)
     with pytest.raises(InputError, match=r"takes inputs \[B, 4, 4, 2\]"):
         network.forward(*network.split(net), jnp.zeros((2, 4, 4, 2, 2)), timesteps=2, train=False,
                         encoding="frames")
+
+
+def test_messages_use_the_right_article_and_name_the_cycle_only():
+    shape = np.array([3])
+    graph = nir.NIRGraph(nodes={"in": nir.Input(input_type={"input": shape}),
+                                "n": nir.IF(r=np.ones(3), v_threshold=np.ones(3)),
+                                "out": nir.Output(output_type={"output": shape})},
+                         edges=[("in", "n"), ("n", "out")])
+    with pytest.raises(InputError, match="NIR node 'n' is an IF, which has no counterpart here"):
+        rnir.from_nir(graph, dt=DT)
+
+
+def test_the_initial_state_is_recorded_and_another_one_refused():
+    model = create_model("vgg_tiny", in_channels=1, neuron=LIFParams(v_reset=0.2))
+    graph = rnir.to_nir(model, input_shape=(8, 8, 1), dt=DT)
+    assert graph.metadata["v_initial"] == 0.0 and "float32 below" in graph.metadata["threshold"]
+    graph.metadata["v_initial"] = 0.2
+    with pytest.raises(InputError, match=r"starts its neurons at v_initial=0.2; every neuron here starts at 0"):
+        rnir.from_nir(graph)
+
+
+def test_the_exact_threshold_option_writes_the_trained_threshold():
+    model = create_model("vgg_tiny", in_channels=1, neuron=LIFParams(v_threshold=0.7))
+    nudged = rnir.to_nir(model, input_shape=(8, 8, 1), dt=DT)
+    exact = rnir.to_nir(model, input_shape=(8, 8, 1), dt=DT, exact_threshold=True)
+    for name, node in exact.nodes.items():
+        if type(node).__name__ == "LIF":
+            assert np.all(node.v_threshold == np.float32(0.7))
+            assert np.all(nudged.nodes[name].v_threshold == np.nextafter(np.float32(0.7), np.float32(0)))
+    assert "as trained" in exact.metadata["threshold"]
+    # the import runs NIR's v > v_th (our >= one float32 step above it), which the default export writes back as is
+    again = rnir.to_nir(rnir.from_nir(exact), dt=DT)
+    assert all(np.array_equal(again.nodes[n].v_threshold, exact.nodes[n].v_threshold)
+               for n in exact.nodes if type(exact.nodes[n]).__name__ == "LIF")
 
 
 def test_a_convolution_with_a_bias_through_ctx_conv_is_refused():

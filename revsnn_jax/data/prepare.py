@@ -14,8 +14,9 @@ IMAGE_DATASETS = tuple(cifar.CIFAR_ARCHIVES) + ("tiny_imagenet",)
 DATASETS = tuple(events.EVENT_DATASETS) + IMAGE_DATASETS
 """The datasets ``revsnn prepare`` builds a cache of."""
 DTYPES = events.DTYPES
-FRAME_FLAGS = ("timesteps", "by", "size", "binary", "split", "dtype", "sort")
-"""The frame settings of event data (None/False: the default), as ``revsnn prepare`` names them."""
+FRAME_FLAGS = ("timesteps", "by", "size", "binary", "split", "dtype", "sort", "empty")
+"""The frame settings of event data and what an empty sample becomes (None/False: the default), as ``revsnn
+prepare`` names them."""
 
 
 def prepare(name: str, raw: str | None, data_dir: str, frames: dict, *, progress: bool = True,
@@ -36,4 +37,5 @@ def prepare(name: str, raw: str | None, data_dir: str, frames: dict, *, progress
     fs = events.FrameSettings(timesteps=frames.get("timesteps") or d.timesteps, by=frames.get("by") or d.by,
                               size=size, binary=bool(frames.get("binary")), split=frames.get("split"),
                               dtype=frames.get("dtype") or d.dtype, sort=bool(frames.get("sort")))
-    return events.prepare_events(name, raw, data_dir, fs, progress=progress, say=say)
+    return events.prepare_events(name, raw, data_dir, fs, progress=progress, say=say,
+                                 empty=frames.get("empty") or "zeros")

@@ -44,8 +44,9 @@ def _f32(a) -> np.ndarray:
 class _Graph:
     """Nodes and edges being built, with each node's output shape (channels-first, no batch axis)."""
 
-    def __init__(self, nir):
+    def __init__(self, nir, exact_threshold: bool = False):
         self.nir, self.nodes, self.edges, self.shapes = nir, {}, [], {}
+        self.exact_threshold = exact_threshold
 
     def add(self, name: str, node, shape: tuple[int, ...], *sources: str) -> str:
         if name in self.nodes:
@@ -91,7 +92,8 @@ def _conv_node(g: _Graph, conv: nnx.Conv, bn: BatchNorm | None, in_scale: float,
     return node, (kernel.shape[-1], *out_hw)
 
 
-def _lif_node(nir, layer: Neuron, shape, dt: float, path: str, r: float = 1.0, v_leak: float | None = None):
+def _lif_node(nir, layer: Neuron, shape, dt: float, path: str, r: float = 1.0, v_leak: float | None = None,
+              exact_threshold: bool = False):
     p = layer.params
     if getattr(p, "no_nir", None):
         raise InputError(f"{path}: {p.no_nir}")
@@ -108,8 +110,9 @@ def _lif_node(nir, layer: Neuron, shape, dt: float, path: str, r: float = 1.0, v
     def full(value):
         return np.full(shape, value, np.float32)
 
+    threshold = p.v_threshold if exact_threshold else strict_threshold(p.v_threshold)
     return nir.LIF(tau=full(dt / k), r=full(r), v_leak=full(p.v_reset if v_leak is None else v_leak),
-                     v_threshold=full(strict_threshold(p.v_threshold)), v_reset=full(p.v_reset))
+                     v_threshold=full(threshold), v_reset=full(p.v_reset))
 
 
 def strict_threshold(v_threshold: float) -> np.float32:
@@ -127,7 +130,7 @@ def inclusive_threshold(v_threshold) -> float:
 
 def _neuron(g, layer, paths, dt, shape, *sources) -> str:
     path = paths[id(layer)]
-    return g.add(path, _lif_node(g.nir, layer, shape, dt, path), shape, *sources)
+    return g.add(path, _lif_node(g.nir, layer, shape, dt, path, exact_threshold=g.exact_threshold), shape, *sources)
 
 
 def _conv(g, conv, bn, paths, shape, src, in_scale=1.0):
@@ -200,7 +203,7 @@ def _export_resnet(g, model: SpikingResNet, paths, dt, shape) -> str:
 
 
 def to_nir(model: nnx.Module, batch_stats=None, input_shape=None, *, dt: float = DEFAULT_DT, train: bool = False,
-           timesteps: int | None = None, encoding: str = "direct"):
+           timesteps: int | None = None, encoding: str = "direct", exact_threshold: bool = False):
     """The NIR graph of ``model`` in evaluation mode.
 
     Args:
@@ -215,6 +218,9 @@ def to_nir(model: nnx.Module, batch_stats=None, input_shape=None, *, dt: float =
         which no time-invariant NIR node expresses.
       timesteps, encoding: recorded in the metadata (how the network was run: ``direct`` = the same input at every
         step; ``frames`` = one input per step).
+      exact_threshold: write each LIF's ``v_threshold`` as it is, for simulators that compare in float64; by
+        default it is the largest float32 below it (:func:`strict_threshold`), so that NIR's ``v > v_th`` fires for
+        exactly the potentials our ``v >= V_th`` fires for in float32.
 
     Returns:
       A type-checked ``nir.NIRGraph``. Raises InputError, naming the layer, for anything without an exact mapping.
@@ -232,7 +238,7 @@ def to_nir(model: nnx.Module, batch_stats=None, input_shape=None, *, dt: float =
     if hasattr(model, "to_nir"):   # a network read from NIR writes itself back
         if input_shape is not None and tuple(input_shape) != model.input_hwc:
             raise InputError(f"this {type(model).__name__} takes inputs {model.input_hwc}, not {tuple(input_shape)}")
-        return model.to_nir(dt, timesteps, encoding)
+        return model.to_nir(dt, timesteps, encoding, exact_threshold=exact_threshold)
     if not isinstance(model, (SpikingVGG, SpikingResNet)):
         raise InputError(f"no NIR export for models of type {type(model).__name__} (exported: SpikingVGG, "
                          "SpikingResNet, NIRNetwork)")
@@ -245,18 +251,21 @@ def to_nir(model: nnx.Module, batch_stats=None, input_shape=None, *, dt: float =
     if h % model.downsample or w % model.downsample:
         raise InputError(f"{type(model).__name__} downsamples by {model.downsample}: height and width must be "
                          f"multiples of it, got {h}x{w}")
-    g, paths = _Graph(nir), module_paths(model)
+    g, paths = _Graph(nir, exact_threshold), module_paths(model)
     g.add("input", nir.Input(input_type={"input": np.array([c, h, w])}), (c, h, w))
     export = _export_vgg if isinstance(model, SpikingVGG) else _export_resnet
     last = export(g, model, paths, float(dt), (c, h, w))
     g.add("output", nir.Output(output_type={"output": np.array(g.shapes[last])}), g.shapes[last], last)
-    return nir.NIRGraph(nodes=g.nodes, edges=g.edges, metadata=_metadata(dt, timesteps, encoding))
+    return nir.NIRGraph(nodes=g.nodes, edges=g.edges, metadata=_metadata(dt, timesteps, encoding, exact_threshold))
 
 
-def _metadata(dt, timesteps, encoding) -> dict[str, Any]:
+def _metadata(dt, timesteps, encoding, exact_threshold: bool = False) -> dict[str, Any]:
     from revsnn_jax import __version__
     meta = {"source": f"revsnn_jax {__version__}", "dt": float(dt), "reset": "zero", "spike": "v >= v_threshold",
-            "readout": "mean over timesteps of the output node", "encoding": encoding, "layout": "CHW"}
+            "threshold": "as trained (v > v_threshold: differs from v >= only where v lands on it)" if exact_threshold
+            else "largest float32 below the trained one (v > it fires where v >= the trained one does, in float32)",
+            "v_initial": 0.0, "readout": "mean over timesteps of the output node", "encoding": encoding,
+            "layout": "CHW"}
     if timesteps is not None:
         meta["timesteps"] = int(timesteps)
     return meta

@@ -28,6 +28,22 @@ def _scalar(node, field: str, name: str) -> float:
     return float(values.flat[0])
 
 
+def _article(word: str) -> str:
+    """``an`` before a vowel sound of a node type's name (an IF, an I, an LIF, a CubaLIF), ``a`` otherwise."""
+    return "an" if word[:1] in "AEIOU" or word in ("LIF", "LI") else "a"
+
+
+def _on_cycles(pending, sources) -> list[str]:
+    """Of the nodes left unordered, those on a cycle: the ones downstream of a cycle (that feed none back) are
+    dropped one by one."""
+    left = set(pending)
+    while True:
+        feeding = {s for n in left for s in sources[n] if s in left}
+        if feeding >= left:
+            return sorted(left)
+        left &= feeding
+
+
 def _order(graph) -> list[str]:
     """The nodes in an order where every node comes after its sources; InputError for a cycle."""
     sources = {n: [] for n in graph.nodes}
@@ -38,8 +54,8 @@ def _order(graph) -> list[str]:
     while pending:
         ready = [n for n in pending if all(s in done for s in sources[n])]
         if not ready:
-            raise InputError(f"the NIR graph has a cycle through {', '.join(sorted(pending))}: recurrent graphs are "
-                             "not supported")
+            raise InputError(f"the NIR graph has a cycle through {', '.join(_on_cycles(pending, sources))}: recurrent "
+                             "graphs are not supported")
         for n in ready:
             done.add(n)
             order.append(n)
@@ -80,8 +96,8 @@ class NIRNetwork(nnx.Module):
             node = graph.nodes[name]
             kind = type(node).__name__
             if kind not in SUPPORTED_NODES:
-                raise InputError(f"NIR node {name!r} is a {kind}, which has no counterpart here (supported: "
-                                 f"{', '.join(SUPPORTED_NODES)})")
+                raise InputError(f"NIR node {name!r} is {_article(kind)} {kind}, which has no counterpart here "
+                                 f"(supported: {', '.join(SUPPORTED_NODES)})")
             if kind == "Input":
                 shape = tuple(int(d) for d in np.asarray(node.input_type["input"]).reshape(-1))
                 if len(shape) not in (1, 3):
@@ -226,7 +242,7 @@ class NIRNetwork(nnx.Module):
         """``{layer path in this model: NIR node name}`` of the LIF nodes."""
         return {f"layers.{extra[0]}": name for kind, name, _, extra in self.plan if kind == "LIF"}
 
-    def to_nir(self, dt: float, timesteps: int | None, encoding: str):
+    def to_nir(self, dt: float, timesteps: int | None, encoding: str, exact_threshold: bool = False):
         """This network as a NIR graph again (node names and edges as read; LIF ``tau`` for the given ``dt``)."""
         nir = _nir()
         nodes, edges = {}, []
@@ -261,11 +277,11 @@ class NIRNetwork(nnx.Module):
                 nodes[name] = nir.Flatten(input_type={"input": np.array(self.shapes[srcs[0]])}, start_dim=0)
             elif kind == "LIF":
                 r, v_leak, tau = static
-                node = _lif_node(nir, layer, shape, dt, name, r=r, v_leak=v_leak)
+                node = _lif_node(nir, layer, shape, dt, name, r=r, v_leak=v_leak, exact_threshold=exact_threshold)
                 if dt == self.dt:   # the time constant as read, not recomputed through k (no rounding)
                     node.tau = np.full(shape, tau, np.float32)
                 nodes[name] = node
-        return nir.NIRGraph(nodes=nodes, edges=edges, metadata=_metadata(dt, timesteps, encoding))
+        return nir.NIRGraph(nodes=nodes, edges=edges, metadata=_metadata(dt, timesteps, encoding, exact_threshold))
 
 
 class _Conv(nnx.Module):
@@ -312,6 +328,10 @@ def from_nir(graph, *, dt: float | None = None) -> NIRNetwork:
         dt = float(np.asarray(dt))
     if not (math.isfinite(dt) and dt > 0):
         raise InputError(f"dt must be a finite number of seconds > 0, got {dt!r}")
+    v_initial = (graph.metadata or {}).get("v_initial", 0.0)
+    if not np.all(np.asarray(v_initial, np.float64) == 0.0):
+        raise InputError(f"the graph's metadata starts its neurons at v_initial={v_initial!r}; every neuron here "
+                         "starts at 0 (NIR has no initial-state field to import), so it would run differently")
     return NIRNetwork(graph, dt)
 
 

@@ -14,11 +14,12 @@ from revsnn_jax.nir.importer import from_nir
 
 
 def export_run(workdir: str, path: str | None = None, *, dt: float | None = None, check: bool = False,
-               force: bool = False) -> dict:
+               force: bool = False, exact_threshold: bool = False) -> dict:
     """Writes the newest checkpoint of the run in ``workdir`` (evaluation mode) as a NIR graph at ``path``
     (default ``WORKDIR/model.nir``; a complete file or none) and returns a report. ``check``: read the file back,
     compare it field by field and run it here on random inputs against the run's model; the report's ``"check"``
-    says ``passed`` (equal, or differing only where float32 rounding at a threshold flips a spike) or ``failed``."""
+    says ``passed`` (equal, or differing only where float32 rounding at a threshold flips a spike) or ``failed``.
+    ``exact_threshold``: :func:`~revsnn_jax.nir.export.to_nir`'s option for simulators that compare in float64."""
     from revsnn_jax.train import load_trained
     nir = _nir()   # a missing optional package is reported before anything is loaded
     path = path or os.path.join(workdir, "model.nir")
@@ -29,7 +30,8 @@ def export_run(workdir: str, path: str | None = None, *, dt: float | None = None
         raise InputError(f"cannot write {path}: {folder} is not a folder")
     dt = DEFAULT_DT if dt is None else dt
     cfg, model, meta = load_trained(workdir)
-    graph = to_nir(model, input_shape=cfg.input_shape(), dt=dt, timesteps=cfg.timesteps, encoding=cfg.encoding)
+    graph = to_nir(model, input_shape=cfg.input_shape(), dt=dt, timesteps=cfg.timesteps, encoding=cfg.encoding,
+                   exact_threshold=exact_threshold)
     nir.write(path + ".tmp", graph)
     os.replace(path + ".tmp", path)
     report = {"nir": path, "workdir": workdir, "epochs_done": meta.get("epochs_done"), "model": cfg.model,

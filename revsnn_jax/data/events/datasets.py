@@ -101,13 +101,24 @@ class FrameSettings:
             raise InputError(f"unknown split {self.split!r} for {name}; valid splits: {valid}")
 
 
-def _frames(spec: EventSpec, fs: FrameSettings):
-    """``to_frames(events, name)`` for this dataset and these settings."""
+EMPTY = ("zeros", "error")
+"""What ``revsnn prepare`` does with a sample that has no events (a DVS128-Gesture label interval the sensor saw
+nothing in, an empty N-MNIST file): keep it as all-zero frames and count it (default), or stop with an error."""
+
+
+def _frames(spec: EventSpec, fs: FrameSettings, empty: str = "error", counts: dict | None = None):
+    """``to_frames(events, name)`` for this dataset and these settings; a sample without events is all-zero frames
+    (counted in ``counts["empty"]``) or, with ``empty="error"``, an error."""
     size = fs.frame_size(spec)
 
     def convert(stream: np.ndarray, name: str) -> np.ndarray:
         if stream.size == 0:
-            raise InputError(f"{name}: no events (an empty recording cannot be binned into frames)")
+            if empty == "error":
+                raise InputError(f"{name}: no events (a sample with no events; `--empty zeros` keeps it as all-zero "
+                                 "frames)")
+            if counts is not None:
+                counts["empty"] = counts.get("empty", 0) + 1
+            return np.zeros((fs.timesteps, *size, 2), np.float32)
         if fs.sort:
             stream = stream[np.argsort(stream["t"], kind="stable")]
         return streams.to_frames(stream, spec.sensor, fs.timesteps, by=fs.by, size=size, binary=fs.binary,
@@ -152,7 +163,10 @@ def gesture_trials(raw: str, split: str) -> list[str]:
     if not os.path.isfile(path):
         raise InputError(f"{path}: trial list missing")
     with open(path) as f:
-        return [ln.strip() for ln in f if ln.strip()]
+        trials = [ln.strip() for ln in f if ln.strip()]
+    if not trials:
+        raise InputError(f"{path}: lists no recordings (expected one user<NN>_<lighting>.aedat per line)")
+    return [t if t.endswith(".aedat") else t + ".aedat" for t in trials]   # the official lists name the files
 
 
 def gesture_samples(path: str, labels: list[tuple[int, int, int]]):
@@ -305,27 +319,34 @@ def prepare_command(name: str, fs: FrameSettings, data_dir: str) -> str:
 
 
 def prepare_events(name: str, raw: str | None, data_dir: str, fs: FrameSettings, *, progress: bool = True,
-                   say: Callable[[str], None] = print) -> str:
-    """Builds (or finishes) the frame cache of event dataset ``name``; returns its folder."""
+                   say: Callable[[str], None] = print, empty: str = "zeros") -> str:
+    """Builds (or finishes) the frame cache of event dataset ``name``; returns its folder. ``empty``: what a sample
+    without events becomes (:data:`EMPTY`; such samples are counted and reported)."""
     if name not in EVENT_DATASETS:
         raise InputError(f"unknown event dataset {name!r}; valid: {', '.join(EVENT_DATASETS)}")
+    if empty not in EMPTY:
+        raise InputError(f"unknown empty-sample policy {empty!r}; valid: {', '.join(EMPTY)}")
     spec = EVENT_DATASETS[name]
     fs.check(name, spec)
     if spec.needs_raw and not raw:
         raise InputError(f"{name} is prepared from its raw files: pass --raw DIR (see revsnn prepare --help)")
     if not spec.needs_raw and raw:
         raise InputError(f"{name} is generated here and takes no --raw")
-    splits = spec.sources(raw, fs, _frames(spec, fs))
+    empties: dict = {}
+    splits = spec.sources(raw, fs, _frames(spec, fs, empty, empties))
     root = event_cache_dir(data_dir, name, fs)
     h, w = fs.frame_size(spec)
     settings = {"dataset": name, "timesteps": fs.timesteps, "by": fs.by, "frame_size": [h, w],
                 "binary": fs.binary, "split": fs.split or (spec.splits[0] if spec.splits else None),
-                "sorted": fs.sort, "num_classes": spec.num_classes}
+                "num_classes": spec.num_classes}   # not --sort: it only admits recordings refused without it
     shape = (fs.timesteps, h, w, 2)
     counts = {k: sum(s.count for s in v) for k, v in splits.items()}
     say(f"preparing {name} into {root}: {', '.join(f'{n} {k}' for k, n in counts.items())} samples of "
         f"{shape} {fs.dtype}, {_size(_bytes(splits, shape, fs.dtype))} on disk")
     cache.build(root, settings, splits, shape, fs.dtype, progress=progress, say=say)
+    if empties.get("empty"):
+        say(f"warning: {empties['empty']} sample(s) had no events and are stored as all-zero frames (pass --empty "
+            "error to stop at the first instead)")
     return root
 
 

@@ -21,9 +21,15 @@ Amir et al. 2017)    eventSource, int32 eventSize, eventTSOffset, eventTSOverflo
                      Other packet types are skipped, and so are events whose valid bit is 0.
 AEDAT 2.0            ASCII header lines starting with ``#`` (the first ``#!AER-DAT2.0``); then big-endian
 (CIFAR10-DVS, Li     pairs of uint32 address and uint32 timestamp. Address bit 0 is the polarity bit, bits
-et al. 2017,         1-7 x_raw, bits 8-14 y_raw. We orient as SpikingJelly's CIFAR10-DVS loader does (the
-DVS128)              convention of most published results): x = 127 - y_raw, y = 127 - x_raw, p = 1 - bit 0.
+et al. 2017,         1-7 x_raw, bits 8-14 y_raw; bit 15 set marks an external event, which is dropped. We orient
+DVS128)              as SpikingJelly's CIFAR10-DVS loader does (the convention of most published results):
+                     x = 127 - y_raw, y = 127 - x_raw, p = 1 - bit 0.
 ==================== ===================================================================================
+
+The convention of every reader: ``p = 1`` is ON (brightness up), ``p = 0`` OFF, and frames put OFF in channel 0
+and ON in channel 1. N-MNIST's and AEDAT 3.1's polarity bits are read as stored; AEDAT 2.0's bit 0 is read
+inverted (``p = 1 - bit 0``), as SpikingJelly reads CIFAR10-DVS, and written back inverted by
+:func:`write_aedat2`.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ from revsnn_jax.data.events.streams import EVENT_DTYPE, make_events
 NMNIST_OVERFLOW_Y = 240
 AEDAT31_PACKET = struct.Struct("<hhiiiiii")
 AEDAT_POLARITY_EVENT = 1
+AEDAT2_EXTERNAL_EVENT = 1 << 15
+"""Bit 15 of a DVS128 AEDAT 2.0 address marks an external (special) event, not a pixel: such records are dropped."""
 
 
 def read_nmnist_bin(path: str) -> np.ndarray:
@@ -66,6 +74,8 @@ def write_nmnist_bin(path: str, events: np.ndarray) -> None:
 
 def _header_end(raw: bytes, path: str, magic: bytes) -> int:
     """Offset of the first byte after the ``#`` header lines; checks the first line is ``magic``."""
+    if not raw:
+        raise InputError(f"{path}: the file is empty (expected an {magic[2:].decode()} file)")
     if not raw.startswith(magic):
         first = raw[:20].split(b"\n")[0].rstrip(b"\r")
         raise InputError(f"{path}: not an {magic[2:].decode()} file (it starts with {first!r}, expected {magic!r})")
@@ -139,6 +149,7 @@ def read_aedat2(path: str) -> np.ndarray:
                          "(truncated?)")
     rec = np.frombuffer(raw, np.dtype([("addr", ">u4"), ("ts", ">u4")]), offset=pos).astype(
         [("addr", np.int64), ("ts", np.int64)])
+    rec = rec[(rec["addr"] & AEDAT2_EXTERNAL_EVENT) == 0]   # external (special) events are not pixel events
     a = rec["addr"]
     return make_events(rec["ts"], 127 - ((a >> 8) & 127), 127 - ((a >> 1) & 127), 1 - (a & 1))
 

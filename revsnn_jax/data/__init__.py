@@ -12,6 +12,7 @@ module                 what
 ``tiny_imagenet``      Tiny-ImageNet from its standard distribution (prepared)
 ``images``             per-channel normalisation shared by the image datasets
 ``cache``              the on-disk cache ``revsnn prepare`` builds (resumable, memory-mapped) and the data dir
+``prepare``            what ``revsnn prepare`` does: a dataset's raw files into its cache
 ``events``             event data: ``streams`` (checks, frames, saccade events), ``formats`` (raw file readers),
                        ``datasets`` (DVS128-Gesture, CIFAR10-DVS, N-MNIST, event digits)
 =====================  ===========================================================================================

@@ -381,8 +381,8 @@ def cmd_bench(args) -> int:
     import jax
 
     from revsnn_jax.bench import network, report, tables
-    what, progress, models = args.what, report.progress, args.grid_models.split(",") if getattr(
-        args, "grid_models", None) else None
+    what, progress = args.what, report.progress
+    models = args.grid_models.split(",") if getattr(args, "grid_models", None) else None
     if what == "neuron-memory":
         rows, info, table = tables.neuron_memory(args.timesteps, args.batch_size, args.width, progress)
         report.write(rows, args.out, "neuron_memory", {**report.meta(_ARGV), **info})

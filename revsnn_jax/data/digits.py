@@ -21,7 +21,6 @@ def digits_split() -> tuple[np.ndarray, np.ndarray]:
     return np.setdiff1d(np.arange(len(labels)), test), test
 
 
-
 def load(data_dir: str | None = None, frames=None, say=print) -> Dataset:
     """The digits as a :class:`Dataset` (pixels 0..16 scaled to [0, 1], then normalised)."""
     from sklearn.datasets import load_digits

@@ -37,7 +37,6 @@ def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np
     return mean, np.sqrt(np.maximum(sq / count - mean ** 2, 0.0)) + 1e-8
 
 
-
 def normalised(name, train_x, train_y, test_x, test_y, num_classes, augment) -> Dataset:
     """A :class:`Dataset` with both splits normalised per channel by the training split's mean and std."""
     mean = train_x.mean(axis=(0, 1, 2), dtype=np.float64)

@@ -52,7 +52,6 @@ def load(name: str, data_dir: str | None = None, frames=None, say: Callable[[str
     return DATASETS[name].load(data_dir, frames, say)
 
 
-
 def _events(name: str):
     def load(data_dir: str | None, frames=None, say=print) -> Dataset:
         info = DATASETS[name]
@@ -61,7 +60,6 @@ def _events(name: str):
         return Dataset(name, *splits["train"], *splits["test"], settings["num_classes"], info.augment,
                        info.augmentation)
     return load
-
 
 
 DATASETS = {

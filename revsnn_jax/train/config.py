@@ -17,7 +17,9 @@ from revsnn_jax import data, methods, neurons
 from revsnn_jax.data.events.datasets import EVENT_DATASETS, FrameSettings
 from revsnn_jax.data.pipeline import AUGMENTATIONS
 from revsnn_jax.errors import InputError
+from revsnn_jax.methods.dspike import DEFAULT_TEMPERATURE, TemperatureSearch
 from revsnn_jax.methods.method import METHODS, Method
+from revsnn_jax.methods.sparse import SparseSchedule
 from revsnn_jax.nn import MODELS, network
 from revsnn_jax.strategies import ALIASES, Strategy, choices as strategy_choices
 from revsnn_jax.surrogate import SURROGATES
@@ -200,7 +202,6 @@ class TrainConfig:
         surrogate and ``dspike_search_every >= 1``; None otherwise (a fixed temperature)."""
         if self.surrogate != "dspike" or not self.dspike_search_every:
             return None
-        from revsnn_jax.methods.dspike import TemperatureSearch
         return TemperatureSearch(every=self.dspike_search_every, step=self.dspike_step, floor=self.dspike_floor,
                                  eps=self.dspike_eps, layer=self.dspike_layer)
 
@@ -210,7 +211,6 @@ class TrainConfig:
         epochs), every ``sparse_every`` steps (default: once per epoch)."""
         if self.sparse_final_density is None:
             return None
-        from revsnn_jax.methods.sparse import SparseSchedule
         end = self.sparse_end_epoch if self.sparse_end_epoch is not None else \
             max(self.sparse_start_epoch, round(0.75 * self.epochs))
         return SparseSchedule(initial_density=self.sparse_initial_density, final_density=self.sparse_final_density,
@@ -254,7 +254,7 @@ class TrainConfig:
 
 
 NEURON_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("neuron"))
-"""TrainConfig's neuron settings: the union of the neuron types' fields (``tests/test_train_config.py`` keeps the
+"""TrainConfig's neuron settings: the union of the neuron types' fields (``tests/test_architecture.py`` keeps the
 two in step). ``None`` means the chosen neuron's own default; a setting the neuron does not have must stay
 ``None``."""
 
@@ -279,7 +279,6 @@ def _defaults(cfg: TrainConfig) -> dict:
         raise InputError(f"neuron {cfg.neuron!r} has no setting {', '.join(foreign)} (its settings: "
                          f"{', '.join(own)})")
     if (cfg.surrogate or own["surrogate"]) == "dspike":
-        from revsnn_jax.methods.dspike import DEFAULT_TEMPERATURE
         if cfg.surrogate_width is None:
             fill["surrogate_width"] = DEFAULT_TEMPERATURE
         if cfg.dspike_search_every is None:

@@ -21,6 +21,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from revsnn_jax import compiled, data
 from revsnn_jax.errors import InputError
+from revsnn_jax.methods.sparse import SparseState, project
 from revsnn_jax.nn import create_model, network, split
 from revsnn_jax.train import checkpoints
 from revsnn_jax.train.config import TrainConfig
@@ -40,7 +41,6 @@ def model_for(cfg: TrainConfig, input_shape, num_classes: int):
 def initial_state(params, batch_stats, optimizer) -> dict:
     """``{"params", "batch_stats", "opt_state", "step"}`` at step 0. The parameters start pruned to the optimizer's
     masks where it trains sparse (:func:`revsnn_jax.methods.sparse.project`; unchanged otherwise)."""
-    from revsnn_jax.methods.sparse import project
     opt_state = optimizer.init(params)
     return {"params": project(params, opt_state), "batch_stats": batch_stats, "opt_state": opt_state,
             "step": jnp.zeros((), jnp.int32)}
@@ -178,7 +178,6 @@ converts such checkpoints."""
 def restore(workdir: str, like: dict, meta: dict | None, notice: Callable[[str], None], *, quarantine: bool = True):
     """``(state, meta)`` of the newest checkpoint that reads (:func:`revsnn_jax.train.checkpoints.restore`), a
     checkpoint of the older layout converted (``meta``: the newest checkpoint's, which says its layout)."""
-    from revsnn_jax.methods.sparse import SparseState
     sparse = like["opt_state"]
     if meta is None or meta.get("state_format", 1) >= STATE_FORMAT or not isinstance(sparse, SparseState):
         return checkpoints.restore(workdir, like, notice, quarantine=quarantine)

@@ -17,7 +17,7 @@ from revsnn_jax import methods
 from revsnn_jax.methods import online
 from revsnn_jax.methods.exact import make_loss
 from revsnn_jax.methods.method import Method, as_method
-from revsnn_jax.methods.sparse import project
+from revsnn_jax.methods.sparse import dynamic_sparsity, project
 from revsnn_jax.nn import network
 from revsnn_jax.nn.network import network_inputs
 from revsnn_jax.strategies import Strategy, as_strategy
@@ -42,7 +42,6 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> optax.GradientTran
     sparsity = cfg.sparse_schedule(steps_per_epoch)
     if sparsity is None:
         return optimizer
-    from revsnn_jax.methods.sparse import dynamic_sparsity
     return dynamic_sparsity(optimizer, sparsity, cfg.input_shape()[-1])
 
 

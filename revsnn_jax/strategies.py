@@ -14,15 +14,20 @@ checkpoint  ``jax.checkpoint`` of each step: every step's potentials are stored,
 anchored    one ``custom_vjp`` over the loop keeps the potentials at every ``k``-th step (anchors, ``k`` =
             ``ceil(sqrt T)``); the backward recomputes a segment forward from its anchor and takes one step VJP per
             timestep. Options: ``low_memory`` (keep no segment: recompute from the anchor at every step),
-            ``keep_convs`` (record the segment's convolution outputs; the step VJP replays them)
+            ``keep_convs`` (record the segment's convolution outputs; the step VJP replays them), ``binomial``
+            (``S`` slots placed by the optimal binomial schedule of :mod:`revsnn_jax.schedules` instead of every
+            k steps: low_memory's memory at its default ``S``, a fraction of its recomputation)
 reverse     time reversal: the forward keeps the final potentials and a few bits per neuron and step; the backward
             walks t = T..1, rebuilds step t from its input and those bits, recovers ``V^{t-1}`` from ``V^t``
             exactly and takes the step's VJP on what it rebuilt (convolutions replayed). Needs a neuron with an
-            exact inverse (``exact_rev``); checks itself end to end (the recovered ``V^0`` must equal the real one)
+            exact inverse (``exact_rev``); checks itself end to end (the recovered ``V^0`` must equal the real one).
+            Option ``segmented``: keep the potentials every k steps instead of the bits, and regenerate one
+            segment's bits at a time by recomputing it (memory flat in T, one more forward per step)
 ==========  =====================================================================================================
 
 Labels name a strategy: ``LOOP[+OPTION...]`` with options ``closed_form``, ``paper_grad``, ``low_memory``,
-``keep_convs``. The paper's names are aliases that keep committed results and commands working:
+``keep_convs``, ``binomial`` (anchored) and ``segmented`` (reverse). The paper's names are aliases that keep committed
+results and commands working:
 
 ========================  =================================  ===================================================
 alias (paper)             canonical label                    why the new name
@@ -51,7 +56,9 @@ LOOPS = {
     "reverse": "time reversal: a few bits per neuron and step kept; each step rebuilt and V^{t-1} recovered exactly",
 }
 NEURON_GRADS = {"autodiff": "", "closed_form": "closed_form", "paper": "paper_grad"}   # value -> label option
-SEGMENTS = {"keep": "", "recompute": "low_memory", "replay": "keep_convs"}             # value -> label option
+SEGMENTS = {"keep": "", "recompute": "low_memory", "replay": "keep_convs", "binomial": "binomial",
+            "segmented": "segmented"}                                                  # value -> label option
+SEGMENT_LOOPS = {"recompute": "anchored", "replay": "anchored", "binomial": "anchored", "segmented": "reverse"}
 ALIASES = {"reversible": "anchored", "inverse_grad": "anchored+closed_form",
            "inverse_grad_paper": "anchored+paper_grad"}
 
@@ -64,10 +71,14 @@ class Strategy:
     Attributes:
       loop: one of :data:`LOOPS`.
       neuron_grad: ``"autodiff"``, ``"closed_form"`` or ``"paper"`` (Eq. 11-12; not the gradient).
-      anchor_every: for ``anchored``, steps per segment ``k`` (default ``ceil(sqrt T)``).
+      anchor_every: for ``anchored``, steps per segment ``k`` (default ``ceil(sqrt T)``); for ``reverse`` +
+        ``segmented``, the same (default: the k that minimises kept potentials plus one segment's bits).
       segment: for ``anchored``: ``"keep"`` the recomputed segment (default), ``"recompute"`` it per step
-        (``low_memory``: least memory) or ``"replay"`` its recorded convolution outputs (``keep_convs``: least
-        time).
+        (``low_memory``: least memory), ``"replay"`` its recorded convolution outputs (``keep_convs``: least
+        time) or place the kept potentials by the ``"binomial"`` schedule; for ``reverse``: ``"keep"`` every
+        step's bits (default) or ``"segmented"``.
+      anchor_slots: for ``anchored+binomial``, the potentials kept (default
+        :func:`revsnn_jax.schedules.default_slots`: as many as ``low_memory`` keeps).
       rebuild_noise: for ``reverse``, testing only: perturbs every rebuilt neuron input by this relative amount
         (a few float32 ulps), as a recomputation on other hardware might, to show that the reversal stays exact.
     """
@@ -77,6 +88,7 @@ class Strategy:
     anchor_every: int | None = None
     segment: str = "keep"
     rebuild_noise: float = 0.0
+    anchor_slots: int | None = None
 
     def __post_init__(self):
         if self.loop not in LOOPS:
@@ -88,10 +100,21 @@ class Strategy:
         if self.anchor_every is not None:
             if isinstance(self.anchor_every, bool) or not isinstance(self.anchor_every, int) or self.anchor_every < 1:
                 raise InputError(f"anchor_every must be a positive integer, got {self.anchor_every!r}")
-            if self.loop != "anchored":
-                raise InputError(f"anchor_every applies to the anchored loop, not {self.loop!r}")
-        if self.segment != "keep" and self.loop != "anchored":
-            raise InputError(f"{SEGMENTS[self.segment]} applies to the anchored loop, not {self.loop!r}")
+            if self.loop != "anchored" and self.segment != "segmented":
+                raise InputError(f"anchor_every applies to the anchored loop and reverse+segmented, not "
+                                 f"{self.label!r}")
+            if self.segment == "binomial":
+                raise InputError("anchor_every does not apply to the binomial schedule (it places anchor_slots "
+                                 "itself)")
+        if self.segment != "keep" and self.loop != SEGMENT_LOOPS[self.segment]:
+            raise InputError(f"{SEGMENTS[self.segment]} applies to the {SEGMENT_LOOPS[self.segment]} loop, not "
+                             f"{self.loop!r}")
+        if self.anchor_slots is not None:
+            if isinstance(self.anchor_slots, bool) or not isinstance(self.anchor_slots, int) or self.anchor_slots < 0:
+                raise InputError(f"anchor_slots must be an integer >= 0, got {self.anchor_slots!r}")
+            if self.segment != "binomial":
+                raise InputError(f"anchor_slots applies to the binomial schedule (anchored+binomial), not "
+                                 f"{self.label!r}")
         if self.rebuild_noise and self.loop != "reverse":
             raise InputError("rebuild_noise applies to the reverse loop only")
         if not self.rebuild_noise >= 0:
@@ -113,9 +136,10 @@ class Strategy:
 
     @classmethod
     def parse(cls, label: str, *, anchor_every: int | None = None, low_memory: bool = False,
-              keep_convs: bool = False) -> "Strategy":
+              keep_convs: bool = False, anchor_slots: int | None = None) -> "Strategy":
         """A strategy from a label (canonical or alias, options in any order); the keyword arguments are the
-        separate flags of ``revsnn train`` (``--anchor-every``, ``--low-memory``, ``--keep-convs``)."""
+        separate flags of ``revsnn train`` (``--anchor-every``, ``--low-memory``, ``--keep-convs``,
+        ``--anchor-slots``)."""
         if not isinstance(label, str) or not label:
             raise InputError(f"a strategy label must be a non-empty string, got {label!r}")
         head, *options = label.split("+")
@@ -136,10 +160,11 @@ class Strategy:
             if fields.get(key, value) != value:
                 raise InputError(f"strategy {label!r}: choose one of "
                                  + (" and ".join(grads) if key == "neuron_grad" else
-                                    "low_memory (least memory) and keep_convs (least time)"))
+                                    "low_memory (least memory), binomial (as little, faster) and keep_convs "
+                                    "(least time)"))
             fields[key] = value
         try:
-            return cls(**fields, anchor_every=anchor_every)
+            return cls(**fields, anchor_every=anchor_every, anchor_slots=anchor_slots)
         except InputError as e:
             raise InputError(f"invalid strategy {label!r}: {e}") from None
 
@@ -153,7 +178,8 @@ STRATEGIES = {s.label: s for s in (
     Strategy("bptt"), Strategy("checkpoint"), Strategy("anchored"), Strategy("anchored", "closed_form"),
     Strategy("anchored", segment="recompute"), Strategy("anchored", "closed_form", segment="recompute"),
     Strategy("anchored", segment="replay"), Strategy("anchored", "closed_form", segment="replay"),
-    Strategy("anchored", "paper"), Strategy("reverse"))}
+    Strategy("anchored", segment="binomial"), Strategy("anchored", "closed_form", segment="binomial"),
+    Strategy("anchored", "paper"), Strategy("reverse"), Strategy("reverse", segment="segmented"))}
 """Every named strategy, by canonical label (the one definition; :data:`ALIASES` adds the paper's names)."""
 
 

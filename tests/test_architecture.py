@@ -12,7 +12,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "revsnn_jax"
 CORE = ("revsnn_jax.neurons", "revsnn_jax.surrogate", "revsnn_jax.strategies", "revsnn_jax.time_loop",
-        "revsnn_jax.neuron_loop", "revsnn_jax.bitpack", "revsnn_jax.remat", "revsnn_jax.errors")
+        "revsnn_jax.neuron_loop", "revsnn_jax.bitpack", "revsnn_jax.remat", "revsnn_jax.errors",
+        "revsnn_jax.schedules")
 """The pure core: JAX and numpy only."""
 FRAMEWORKS = ("flax", "optax", "orbax", "tensorflow_datasets", "chex")
 

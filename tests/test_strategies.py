@@ -30,7 +30,7 @@ def test_forward_is_the_same_for_every_strategy():
     for p in (RevLIFParams(), ExactRevLIFParams()):
         ys_ref, v_ref = run_neuron(p, xs, v0, "bptt")
         for label, strategy in strategies.STRATEGIES.items():
-            if (label == "reverse" and p.kind != "exact_rev") or strategy.keep_convs or \
+            if (strategy.loop == "reverse" and p.kind != "exact_rev") or strategy.keep_convs or \
                     (strategy.neuron_grad == "paper" and p.kind != "rev"):   # keep_convs: networks only
                 continue
             recoveries = neuron_loop.V_RECOVERIES if label in ("anchored", "anchored+closed_form") and \

@@ -23,6 +23,7 @@ def add_subcommands(sub, neuron_help, ints, positive) -> None:
     p.add_argument("--model", default=None, help=MODEL_HELP + " (default vgg11)")
     p.add_argument("--timesteps", type=positive, default=None, help="T (default 4)")
     p.add_argument("--batch-size", type=positive, default=16)
+    _input_shape(p, positive)
     p.add_argument("--configs", default=None, help=CONFIGS_HELP + " (must include bptt and reversible)")
     p.add_argument("--repeats", type=positive, default=5, help="timed repeats per configuration (after one warm-up)")
     p.add_argument("--grid", action="store_true", help="the Fig. 6 grid: VGG-11/13/16/19 x T=4,6,8 (resumable; "
@@ -42,6 +43,12 @@ def add_subcommands(sub, neuron_help, ints, positive) -> None:
     p.add_argument("--configs", default=None, help=CONFIGS_HELP)
     p.add_argument("--repeats", type=positive, default=3)
     _outputs(p)
+
+
+def _input_shape(p, positive) -> None:
+    p.add_argument("--input-size", type=positive, default=32, help="height and width of the (square) input")
+    p.add_argument("--frames", action="store_true", help="event-frame input [T, B, H, W, 2] (a new frame every "
+                   "step, as event data) instead of one static 3-channel image")
 
 
 def _outputs(p) -> None:
@@ -83,9 +90,7 @@ def _memory(sub, ints, positive) -> None:
     p.add_argument("--timesteps", type=ints, default=None, help="T, or comma-separated T values for memory vs T "
                    "(default 20)")
     p.add_argument("--batch-size", type=positive, default=128)
-    p.add_argument("--input-size", type=positive, default=32, help="height and width of the (square) input")
-    p.add_argument("--frames", action="store_true", help="event-frame input [T, B, H, W, 2] (a new frame every "
-                   "step, as event data) instead of one static 3-channel image")
+    _input_shape(p, positive)
     p.add_argument("--configs", default=None, help=CONFIGS_HELP + f"; default: {', '.join(NETWORK_CONFIGS)}")
     p.add_argument("--anchor-every", type=positive, default=None, help="steps between kept potentials for the "
                    "anchored configurations (default sqrt(T))")

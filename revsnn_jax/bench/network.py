@@ -4,10 +4,11 @@
 update): deterministic, available on CPU, measured without running anything. On a GPU, :func:`measure_peak` also
 runs one real step in a fresh process per configuration and reads the device's ``peak_bytes_in_use``.
 
-A configuration is ``[NEURON[SETTINGS]:]STRATEGY``: a strategy label of :mod:`revsnn_jax.strategies` (aliases
-included), on the paper's neuron unless a neuron kind is given (``exact_rev:reverse``, ``lif:anchored``), with
-optional neuron settings (``exact_rev[alpha=0.25,snap=false]:reverse``). In place of a strategy a training method
-of :mod:`revsnn_jax.methods` may be named: ``ottt`` (trace decay:
+A configuration is ``[NEURON[SETTINGS]:]STRATEGY[SCHEDULE]``: a strategy label of :mod:`revsnn_jax.strategies`
+(aliases included), on the paper's neuron unless a neuron kind is given (``exact_rev:reverse``, ``lif:anchored``),
+with optional neuron settings (``exact_rev[alpha=0.25,snap=false]:reverse``) and schedule settings
+(``inverse_grad+binomial[slots=4]``, ``exact_rev:reverse+segmented[every=10]``). In place of a strategy a
+training method of :mod:`revsnn_jax.methods` may be named: ``ottt`` (trace decay:
 :func:`revsnn_jax.methods.online.default_trace_decay`), ``sltt``, ``dsr`` and
 ``dsr+low_memory`` (``lif[decay_input=false,soft_reset=true]:ottt``, ``dsr_lif:dsr``, ``rev:dsr``).
 """
@@ -33,11 +34,13 @@ from revsnn_jax.compiled import abstract, flops, memory_stats
 from revsnn_jax.errors import InputError
 from revsnn_jax.methods import METHODS, Method
 from revsnn_jax.nn import network
+from revsnn_jax.planner import recompute_forwards
 from revsnn_jax.strategies import Strategy
 
 NETWORK_CONFIGS = ("bptt", "checkpoint", "reversible", "inverse_grad", "reversible+low_memory",
-                   "inverse_grad+low_memory", "reversible+keep_convs", "inverse_grad+keep_convs", "lif:bptt",
-                   "lif:anchored", "lif:anchored+low_memory", "exact_rev:bptt", "exact_rev:reverse")
+                   "inverse_grad+low_memory", "inverse_grad+binomial", "reversible+keep_convs",
+                   "inverse_grad+keep_convs", "lif:bptt", "lif:anchored", "lif:anchored+low_memory", "exact_rev:bptt",
+                   "exact_rev:reverse", "exact_rev:reverse+segmented")
 _RESNET_T = (1, 2, 4, 6, 8, 10)   # every other T: a ResNet-101 compile takes minutes on 2 CPU cores
 GRID = {"vgg19": range(1, 21), "vgg11": range(1, 21), "resnet19": _RESNET_T, "vgg13": range(1, 21),
         "vgg16": range(1, 21), "resnet34": _RESNET_T, "resnet50": _RESNET_T, "resnet101": _RESNET_T}
@@ -66,6 +69,8 @@ class NetworkConfig:
             neuron = neurons.NEURONS[kind](**(_settings(settings.rstrip("]"), label) if settings else {}))
         except TypeError as e:
             raise InputError(f"configuration {label!r}: {e}") from None
+        strategy_label, schedule = _schedule_settings(strategy_label, label)
+        anchor_every = schedule.get("every", anchor_every)
         name, _, refinement = strategy_label.partition("+")
         method = name if name in METHODS and name != "exact" else "exact"   # a method may stand for the strategy
         if method == "exact":
@@ -73,18 +78,34 @@ class NetworkConfig:
                 anchored = Strategy.parse(strategy_label).loop == "anchored"
             except InputError as e:
                 raise InputError(f"unknown configuration {label!r}: {e}") from None
+        elif schedule:
+            raise InputError(f"configuration {label!r}: method {name} has no schedule settings")
         elif refinement not in ("", "low_memory") or (refinement and method != "dsr"):
             raise InputError(f"configuration {label!r}: method {name} takes no {refinement!r} (only dsr+low_memory)")
         try:
             if method == "exact":
                 resolved = methods.resolve(neuron, strategy=strategy_label,
-                                           anchor_every=anchor_every if anchored else None,
-                                           fix=f"write exact_rev:{strategy_label}")
+                                           anchor_every=anchor_every if anchored or "every" in schedule else None,
+                                           anchor_slots=schedule.get("slots"), fix=f"write exact_rev:{strategy_label}")
             else:
                 resolved = methods.resolve(neuron, method=method, low_memory=bool(refinement))
         except InputError as e:
             raise InputError(f"configuration {label!r}: {e}") from None
         return cls(label, resolved.strategy, resolved.neuron, resolved.method)
+
+
+def _schedule_settings(strategy_label: str, label: str) -> tuple[str, dict]:
+    """``inverse_grad+binomial[slots=4]`` -> ``("inverse_grad+binomial", {"slots": 4})`` (also ``every=K``, the
+    spacing of anchored and segmented reverse; the planner's labels read back this way)."""
+    if not strategy_label.endswith("]"):
+        return strategy_label, {}
+    strategy_label, _, text = strategy_label[:-1].partition("[")
+    values = _settings(text, label)
+    unknown = sorted(set(values) - {"slots", "every"})
+    if unknown or not all(isinstance(v, int) and not isinstance(v, bool) for v in values.values()):
+        raise InputError(f"configuration {label!r}: a strategy takes [slots=N] (binomial) or [every=K] (anchored, "
+                         "segmented reverse), integers")
+    return strategy_label, values
 
 
 def _settings(text: str, label: str) -> dict:
@@ -284,19 +305,6 @@ def network_step_times(model_name: str, *, timesteps: int, batch_size: int, inpu
     return {label: t["seconds"] for label, t in timing.interleaved(runs, repeats, warmup, progress).items()}
 
 
-def recompute_forwards(strategy: Strategy, timesteps: int) -> float:
-    """Forward steps the backward recomputes per timestep, besides the one inside each step's VJP: 0 for bptt and
-    checkpoint, ``(k-1)/k`` for the anchored segment recompute (``(k-1)/2`` with low_memory), 1 for reverse (the
-    rebuild)."""
-    from revsnn_jax.time_loop import default_anchor_every, segment_plan
-    if strategy.loop in ("bptt", "checkpoint"):
-        return 0.0
-    if strategy.loop == "reverse":
-        return 1.0
-    n, k = segment_plan(timesteps, strategy.anchor_every or default_anchor_every(timesteps))
-    return (k - 1) / 2 if strategy.segment == "recompute" else (k - 1) / k
-
-
 def step_flops(graphdef, params, batch_stats, images, strategy: Strategy) -> dict[str, float]:
     """XLA FLOPs of the two per-timestep programs a strategy's backward runs, each compiled alone:
     ``step_forward_flops`` (the recompute: one step forward, or the rebuild for reverse) and ``step_vjp_flops``
@@ -332,28 +340,46 @@ def step_flops(graphdef, params, batch_stats, images, strategy: Strategy) -> dic
 
 def network_phase_times(model_name: str, *, timesteps: int, batch_size: int, input_size: int = 32,
                         configs: Sequence[str] = TIME_CONFIGS, repeats: int = 5, warmup: int = 1,
-                        progress: Callable[[str], None] | None = None) -> dict:
+                        progress: Callable[[str], None] | None = None, frames: bool = False,
+                        limit_bytes: int | None = None) -> dict:
     """Forward and backward time of one training iteration per configuration, interleaved (medians), and each
     configuration's own per-step FLOPs (:func:`step_flops`).
 
     The forward is ``jax.vjp`` of the loss (it stores what the strategy keeps); the backward applies the returned
-    VJP to the loss cotangent: two separately jitted programs, so the two phases are timed apart."""
-    images = jax.random.normal(jax.random.key(0), (batch_size, input_size, input_size, 3), jnp.float32)
+    VJP to the loss cotangent: two separately jitted programs, so the two phases are timed apart. ``frames``: event
+    frames ``[T, B, H, W, 2]`` instead of a static image. A configuration whose training step compiles to more than
+    ``limit_bytes`` (temp plus arguments) is not run: its entry is ``{"skipped": reason}``."""
+    shape = (batch_size, input_size, input_size, 2 if frames else 3)
+    images = jax.random.normal(jax.random.key(0), ((timesteps,) + shape) if frames else shape, jnp.float32)
     labels = jnp.arange(batch_size) % 10
+    encoding = "frames" if frames else "direct"
     bwd = jax.jit(lambda vjp_fn, ct: vjp_fn(ct))
-    runs, per_step = {}, {}
+    runs, per_step, skipped = {}, {}, {}
     for cfg in parse_configs(configs):
-        model, _ = _model(model_name, cfg.neuron, input_size, 3, 10, batch_size, timesteps)
+        if limit_bytes is not None:
+            step, args, _ = train_step_for(model_name, cfg, timesteps=timesteps, batch_size=batch_size,
+                                           input_size=input_size, frames=frames)
+            stats = memory_stats(step.lower(*args).compile())
+            need = stats["temp_bytes"] + stats["argument_bytes"]
+            if need > limit_bytes:
+                skipped[cfg.label] = {"skipped": f"needs {need / 2**30:.1f} GiB, more than the "
+                                                 f"{limit_bytes / 2**30:.1f} GiB here"}
+                if progress:
+                    progress(f"{model_name} T={timesteps}: {cfg.label} skipped: {skipped[cfg.label]['skipped']}")
+                continue
+        model, _ = _model(model_name, cfg.neuron, input_size, shape[-1], 10, batch_size, timesteps, frames)
         graphdef, params, batch_stats = nn.split(model)
-        loss = train.make_loss(graphdef, timesteps=timesteps, strategy=cfg.strategy)
+        loss = train.make_loss(graphdef, timesteps=timesteps, strategy=cfg.strategy, encoding=encoding)
         fwd = jax.jit(lambda p, loss=loss, s=batch_stats: jax.vjp(lambda p: loss(p, s, images, labels)[0], p))
         runs[cfg.label] = timing.forward_backward(fwd, bwd, (params,), jnp.ones((), jnp.float32))
-        per_step[cfg.label] = {**step_flops(graphdef, params, batch_stats, images, cfg.strategy),
+        per_step[cfg.label] = {**step_flops(graphdef, params, batch_stats, images[0] if frames else images,
+                                            cfg.strategy),
                                "recompute_forwards": recompute_forwards(cfg.strategy, timesteps)}
         if progress:
             progress(f"{model_name} T={timesteps}: {cfg.label} compiled")
-    times = timing.interleaved(runs, repeats, warmup, progress)
-    return {label: {**times[label], **per_step[label]} for label in runs}
+    times = timing.interleaved(runs, repeats, warmup, progress) if runs else {}
+    return {label: skipped.get(label) or {**times[label], **per_step[label]} for label in configs
+            if label in runs or label in skipped}
 
 
 def step_anatomy(model_name: str, *, batch_size: int, input_size: int = 32, repeats: int = 20,

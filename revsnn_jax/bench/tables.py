@@ -155,23 +155,33 @@ def memory_grid(out: str, batch_size: int, models: Sequence[str] | None, meta: d
 
 
 def time_rows(model: str, timesteps: int, batch_size: int, repeats: int, seconds: bool, configs,
-              progress: Progress = None) -> list[dict]:
-    """One row per configuration: time ratios (and seconds where ``seconds``) plus per-step FLOPs."""
+              progress: Progress = None, input_size: int = 32, frames: bool = False) -> list[dict]:
+    """One row per configuration: time ratios (and seconds where ``seconds``) plus per-step FLOPs. A configuration
+    whose compiled training step needs more memory than this machine has is skipped with a one-line message (its
+    row says why)."""
     missing = [c for c in ("bptt", "reversible") if c not in configs]
     if missing:
         raise InputError(f"--configs must include {' and '.join(missing)} (the ratios are taken against them)")
     res = network.network_phase_times(model, timesteps=timesteps, batch_size=batch_size, repeats=repeats,
-                                      configs=configs, progress=progress)
-    step = {label: r["forward_s"] + r["backward_s"] for label, r in res.items()}
+                                      configs=configs, progress=progress, input_size=input_size, frames=frames,
+                                      limit_bytes=device_memory()[0])
+    for reference in ("bptt", "reversible"):
+        if "skipped" in res[reference]:
+            raise InputError(f"{reference} {res[reference]['skipped']} (the ratios are taken against it): choose a "
+                             "smaller --timesteps, --batch-size or --input-size")
+    step = {label: r["forward_s"] + r["backward_s"] for label, r in res.items() if "skipped" not in r}
     rows = []
     for label, r in res.items():
-        row = {"model": model, "timesteps": timesteps, "batch_size": batch_size, "config": label,
-               "forward_vs_bptt": round(r["forward_s"] / res["bptt"]["forward_s"], 3),
-               "backward_vs_bptt": round(r["backward_s"] / res["bptt"]["backward_s"], 3),
-               "backward_vs_reversible": round(r["backward_s"] / res["reversible"]["backward_s"], 3),
-               "step_vs_bptt": round(step[label] / step["bptt"], 3),
-               "step_vjp_flops": int(r["step_vjp_flops"]), "step_forward_flops": int(r["step_forward_flops"]),
-               "recompute_forwards": round(r["recompute_forwards"], 3)}
+        row = {"model": model, "timesteps": timesteps, "batch_size": batch_size, "config": label}
+        if "skipped" in r:
+            rows.append({**row, "skipped": r["skipped"]})
+            continue
+        row.update({"forward_vs_bptt": round(r["forward_s"] / res["bptt"]["forward_s"], 3),
+                    "backward_vs_bptt": round(r["backward_s"] / res["bptt"]["backward_s"], 3),
+                    "backward_vs_reversible": round(r["backward_s"] / res["reversible"]["backward_s"], 3),
+                    "step_vs_bptt": round(step[label] / step["bptt"], 3),
+                    "step_vjp_flops": int(r["step_vjp_flops"]), "step_forward_flops": int(r["step_forward_flops"]),
+                    "recompute_forwards": round(r["recompute_forwards"], 3)})
         if seconds:
             row.update(forward_s=round(r["forward_s"], 5), backward_s=round(r["backward_s"], 5))
         rows.append(row)

@@ -42,7 +42,8 @@ class Resolved:
 
 
 def resolve(neuron, *, strategy: str | None = None, method: str = "exact", anchor_every: int | None = None,
-            low_memory: bool = False, keep_convs: bool = False, ottt_trace_decay: float | None = None,
+            low_memory: bool = False, keep_convs: bool = False, anchor_slots: int | None = None,
+            ottt_trace_decay: float | None = None,
             ottt_trace_input: bool = False, online_loss_mix: float = 0.0, online_update: bool = False,
             fix: str | None = None) -> Resolved:
     """Checks a (neuron, strategy, method) combination and fills its defaults; raises InputError naming the
@@ -59,10 +60,11 @@ def resolve(neuron, *, strategy: str | None = None, method: str = "exact", ancho
                          f"{method!r}")
     if method == "exact":
         parsed = Strategy.parse(strategy or DEFAULT_STRATEGY, anchor_every=anchor_every, low_memory=low_memory,
-                                keep_convs=keep_convs)
+                                keep_convs=keep_convs, anchor_slots=anchor_slots)
         check_neuron(parsed, neuron, f"neuron {neuron_kind(neuron)!r}", fix)
         return Resolved(neuron, parsed, Method())
     unused = [k for k, v in (("strategy", strategy not in (None, DEFAULT_STRATEGY)), ("anchor_every", anchor_every),
+                             ("anchor_slots", anchor_slots is not None),
                              ("keep_convs", keep_convs), ("low_memory", low_memory and method != "dsr")) if v]
     if unused:
         raise InputError(f"{', '.join(unused)} refine the exact method's strategy; --method {method} computes its "

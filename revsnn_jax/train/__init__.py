@@ -7,7 +7,7 @@ module             what
 ``config``         :class:`TrainConfig` (every field with its flag), its checks and defaults, config files
 ``step``           the optimizer, :func:`make_train_step` and :func:`make_eval_step` (pure; one signature)
 ``parallel``       the ``data`` mesh, replication, sharding a global batch (one or many processes)
-``state``          a run's model, state and compiled steps; :func:`dry_run`, :func:`load_trained`
+``state``          a run's model, state and compiled steps; :func:`dry_run`, :func:`plan_run`, :func:`load_trained`
 ``loop``           :func:`train_and_evaluate`: epochs, evaluation, divergence, resume
 ``rundir``         a run's folder: usability checks, the one-writer lock, ``metrics.jsonl``
 ``checkpoints``    orbax checkpoints of a run (damaged ones reported and moved aside)
@@ -36,6 +36,7 @@ from revsnn_jax.train.state import (
     initial_state,
     jit_steps,
     load_trained,
+    plan_run,
     read_config,
     run_step,
 )
@@ -54,5 +55,5 @@ __all__ = [
     "Diverged", "TrainConfig", "TrainSteps", "all_finite", "build", "check_batch_size", "checkpoints", "data_mesh",
     "default_workdir", "dry_run", "evaluate", "initial_state", "jit_steps", "load_config_file", "load_trained",
     "loss_and_grads", "make_eval_step", "make_loss", "make_optimizer", "make_train_step", "network_inputs",
-    "read_config", "read_metrics", "replicate", "rundir", "run_step", "shard_batch", "train_and_evaluate",
+    "plan_run", "read_config", "read_metrics", "replicate", "rundir", "run_step", "shard_batch", "train_and_evaluate",
 ]

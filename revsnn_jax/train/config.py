@@ -21,6 +21,7 @@ from revsnn_jax.methods.dspike import DEFAULT_TEMPERATURE, TemperatureSearch
 from revsnn_jax.methods.method import METHODS, Method
 from revsnn_jax.methods.sparse import SparseSchedule
 from revsnn_jax.nn import MODELS, network
+from revsnn_jax.planner import parse_bytes
 from revsnn_jax.strategies import ALIASES, Strategy, choices as strategy_choices
 from revsnn_jax.surrogate import SURROGATES
 
@@ -30,7 +31,8 @@ NEURONS = tuple(neurons.NEURONS)
 OPTIMIZER_DEFAULTS = {"sgd": {"learning_rate": 0.1, "weight_decay": 5e-4},
                       "adamw": {"learning_rate": 1e-3, "weight_decay": 1e-4}}
 DATASET_FIELDS = ("model", "epochs", "batch_size")   # filled from the dataset's registry entry when None
-RESUMABLE_CHANGES = ("data_dir", "strategy", "anchor_every", "low_memory", "keep_convs", "on_nonfinite")
+RESUMABLE_CHANGES = ("data_dir", "strategy", "anchor_every", "low_memory", "keep_convs", "anchor_slots",
+                     "memory_budget", "on_nonfinite")
 """Fields that may differ when resuming: they change neither the model nor the arithmetic of training (every
 exact strategy computes the same gradients)."""
 GROUPS = {"run": "run", "data": "data", "model": "model and gradient strategy",
@@ -63,7 +65,8 @@ class TrainConfig:
     """Everything that defines a training run. ``None`` means "the default for this dataset / optimizer / neuron".
 
     Each field's help is its flag's (``revsnn train --help``). In short: ``strategy`` is a label of
-    :mod:`revsnn_jax.strategies` refined by ``anchor_every``, ``low_memory`` and ``keep_convs``; ``method`` the
+    :mod:`revsnn_jax.strategies` refined by ``anchor_every``, ``low_memory``, ``keep_convs`` and ``anchor_slots``,
+    or ``auto`` (the fastest exact schedule whose step fits ``memory_budget``); ``method`` the
     training method (:mod:`revsnn_jax.methods`) with the ``ottt_*``/``online_*`` settings; the neuron fields are
     the union of the neuron types' settings (:data:`NEURON_FIELDS`); event datasets read the cache prepared with
     ``timesteps``, ``frame_binning``, ``frame_size``, ``frame_binary`` and ``split``; ``on_nonfinite`` is what a
@@ -74,7 +77,8 @@ class TrainConfig:
     model: str | None = option(None, "model", "one of: " + ", ".join(MODELS))
     timesteps: int = option(4, "model", "T")
     strategy: str = option("inverse_grad", "model", "gradient strategy; the paper's names are aliases: "
-                           + _aliases() + ". reverse needs --neuron exact_rev", choices=strategy_choices,
+                           + _aliases() + ". reverse needs --neuron exact_rev; auto: the fastest exact schedule "
+                           "that fits --memory-budget", choices=lambda: strategy_choices() + ["auto"],
                            metavar="STRATEGY")
     method: str = option("exact", "method", "exact: BPTT's gradient by --strategy; ottt: online training through "
                          "time (per-step losses, presynaptic traces, memory flat in T); sltt: the same without "
@@ -95,6 +99,12 @@ class TrainConfig:
                               "memory, more time); dsr: recompute each BatchNorm + neuron")
     keep_convs: bool = option(False, "model", "anchored: keep each recomputed segment's conv outputs so the "
                               "backward runs no convolution forward again (faster, more memory)")
+    anchor_slots: int | None = option(None, "model", "anchored+binomial: the potentials kept (default: as many as "
+                                      "low_memory keeps at this T)")
+    memory_budget: str | None = option(None, "model", "memory for one training step (4GiB, 512MiB): with --strategy "
+                                       "auto the fastest exact schedule whose compiled step fits it is chosen (and "
+                                       "recorded in config.json); with another strategy, a step that does not fit "
+                                       "is an error before training", metavar="SIZE")
     encoding: str | None = option(None, "data", "direct: a static image at every step; frames: [T, B, H, W, C] "
                                   "(static images are repeated as T frames) (default: the dataset's)",
                                   choices=lambda: network.ENCODINGS)
@@ -172,6 +182,7 @@ class TrainConfig:
         cfg = dataclasses.replace(self, **_defaults(self))
         _check_data(cfg)
         _check_training_methods(cfg)
+        _check_budget(cfg)
         check_choice("model", cfg.model, MODELS)
         check_choice("encoding", cfg.encoding, network.ENCODINGS)
         _check_ranges(cfg)
@@ -180,9 +191,11 @@ class TrainConfig:
 
     def resolution(self) -> methods.Resolved:
         """The checked (neuron, strategy, method) of a resolved config (:func:`revsnn_jax.methods.resolve`)."""
+        planned = self.strategy == "auto"   # checked as the default strategy until the plan picks one
         return methods.resolve(
-            self.neuron_params(), strategy=self.strategy, method=self.method, anchor_every=self.anchor_every,
-            low_memory=self.low_memory, keep_convs=self.keep_convs, ottt_trace_decay=self.ottt_trace_decay,
+            self.neuron_params(), strategy=None if planned else self.strategy, method=self.method,
+            anchor_every=self.anchor_every, low_memory=self.low_memory, keep_convs=self.keep_convs,
+            anchor_slots=self.anchor_slots, ottt_trace_decay=self.ottt_trace_decay,
             ottt_trace_input=self.ottt_trace_input, online_loss_mix=self.online_loss_mix,
             online_update=self.online_update, fix="use --neuron exact_rev, or an anchored strategy with this neuron")
 
@@ -194,8 +207,11 @@ class TrainConfig:
     def strategy_value(self) -> Strategy:
         """The :class:`~revsnn_jax.strategies.Strategy` this config names (``exact`` method; the other methods'
         gradients ignore it)."""
+        if self.strategy == "auto":
+            raise InputError("strategy 'auto' names no strategy until the memory plan has chosen one "
+                             "(revsnn_jax.train.plan_run)")
         return Strategy.parse(self.strategy, anchor_every=self.anchor_every, low_memory=self.low_memory,
-                              keep_convs=self.keep_convs)
+                              keep_convs=self.keep_convs, anchor_slots=self.anchor_slots)
 
     def temperature_search(self):
         """The :class:`~revsnn_jax.methods.dspike.TemperatureSearch` of a resolved config with the ``dspike``
@@ -302,6 +318,24 @@ def _check_data(cfg: TrainConfig) -> None:
         ops = [o.strip() for o in cfg.augment_ops.split(",") if o.strip()]
         if not ops or any(o not in AUGMENTATIONS for o in ops):
             raise InputError(f"augment_ops must list some of {', '.join(AUGMENTATIONS)}, got {cfg.augment_ops!r}")
+
+
+def _check_budget(cfg: TrainConfig) -> None:
+    """``auto`` needs a memory budget and leaves every refinement to the plan; a budget reads as a size."""
+    if cfg.memory_budget is not None:
+        parse_bytes(cfg.memory_budget)
+    if cfg.strategy != "auto":
+        return
+    if cfg.memory_budget is None:
+        raise InputError("strategy 'auto' chooses the fastest schedule that fits a memory budget: give "
+                         "--memory-budget (e.g. 4GiB)")
+    if cfg.method != "exact":
+        raise InputError(f"strategy 'auto' plans the exact method's schedules; --method {cfg.method} computes its own "
+                         "gradient")
+    given = [name for name in ("anchor_every", "anchor_slots") if getattr(cfg, name) is not None] + \
+        [name for name in ("low_memory", "keep_convs") if getattr(cfg, name)]
+    if given:
+        raise InputError(f"strategy 'auto' chooses {', '.join(given)} itself; drop them or name a strategy")
 
 
 def _check_training_methods(cfg: TrainConfig) -> None:

@@ -26,7 +26,7 @@ from revsnn_jax.methods.sparse import current_density
 from revsnn_jax.train import checkpoints, rundir
 from revsnn_jax.train.config import RESUMABLE_CHANGES, TrainConfig
 from revsnn_jax.train.parallel import check_batch_size, data_mesh, shard_batch
-from revsnn_jax.train.state import STATE_FORMAT, TrainSteps, build, restore, run_step
+from revsnn_jax.train.state import STATE_FORMAT, TrainSteps, build, plan_run, restore, run_step
 
 
 class Diverged(Exception):
@@ -83,6 +83,11 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, resume: bool = Fals
 
     mesh = data_mesh()
     check_batch_size(cfg.batch_size, mesh)
+    plan = None
+    if cfg.memory_budget is not None:   # before the workdir exists: a budget nothing fits creates nothing
+        say(f"planning the gradient schedule for a budget of {cfg.memory_budget}...")
+        cfg, plan = plan_run(cfg)
+        say(f"chose {plan['config']}: {plan['total_bytes'] / 2**20:,.0f} MiB per training step")
     created = rundir.create(workdir)   # checked first: nothing is created when it cannot be used
     lock, started_training = rundir.Lock(workdir), False
     try:
@@ -91,6 +96,9 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, resume: bool = Fals
             say(f"recovered the lock of {workdir} left by {lock.stale}, which is no longer running")
         meta = checkpoints.latest_meta(workdir)
         _check_workdir(cfg, workdir, meta, resume)
+        if plan is not None:
+            with open(os.path.join(workdir, "plan.json"), "w") as f:
+                json.dump(plan, f, indent=1)
         run, state, start_epoch = _start(cfg, workdir, meta, resume, mesh, say, progress, on_step)
         if start_epoch >= cfg.epochs:
             return _finished(run)

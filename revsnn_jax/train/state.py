@@ -19,10 +19,11 @@ import jax.numpy as jnp
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from revsnn_jax import compiled, data
+from revsnn_jax import compiled, data, planner
 from revsnn_jax.errors import InputError
 from revsnn_jax.methods.sparse import SparseState, project
 from revsnn_jax.nn import create_model, network, split
+from revsnn_jax.planner import parse_bytes
 from revsnn_jax.train import checkpoints
 from revsnn_jax.train.config import TrainConfig
 from revsnn_jax.train.parallel import check_batch_size, data_mesh, replicate
@@ -120,8 +121,12 @@ def steps_per_epoch_unloaded(cfg: TrainConfig) -> int:
 
 def dry_run(config: TrainConfig) -> dict:
     """Builds the model and compiles (does not run) one training step at the config's batch size, without loading
-    data: checks a config end to end and reports XLA's compiled memory of the step (bytes)."""
-    cfg = config.resolved()
+    data: checks a config end to end and reports XLA's compiled memory of the step (bytes). With a memory budget
+    the plan runs first (:func:`plan_run`) and the result has it under ``"plan"``."""
+    cfg, plan = config.resolved(), None
+    if cfg.memory_budget is not None:
+        cfg, plan = plan_run(cfg)
+        cfg = dataclasses.replace(cfg, memory_budget=None)
     info = data.DATASETS[cfg.dataset]
     mesh = data_mesh()
     check_batch_size(cfg.batch_size, mesh)
@@ -134,7 +139,35 @@ def dry_run(config: TrainConfig) -> dict:
                                   jax.ShapeDtypeStruct((cfg.batch_size,), jnp.int32)).compile()
     return {"model": cfg.model, "dataset": cfg.dataset, "timesteps": cfg.timesteps, "strategy": cfg.strategy,
             "method": cfg.method, "batch_size": cfg.batch_size, **compiled.memory_stats(executable),
-            "parameters": int(sum(a.size for a in jax.tree.leaves(params)))}
+            "parameters": int(sum(a.size for a in jax.tree.leaves(params))), **({"plan": plan} if plan else {})}
+
+
+def plan_run(config: TrainConfig, progress: Callable[[str], None] | None = None) -> tuple[TrainConfig, dict]:
+    """A config with a ``memory_budget``: with ``strategy="auto"``, the same config with the fastest exact schedule
+    whose compiled training step fits (:mod:`revsnn_jax.planner`; strategy and anchor_slots filled in); with a named
+    strategy, the config itself once its step is found to fit. Returns it with the plan's JSON object. Compiles
+    the run's own step (optimizer, method, shapes), no data; figures are cached. InputError when nothing fits."""
+    cfg = config.resolved()
+    budget = parse_bytes(cfg.memory_budget)
+    auto = cfg.strategy == "auto"
+    store = planner.MemoryCache()
+
+    def measure(strategy):
+        c = dataclasses.replace(cfg, strategy=strategy.label, anchor_slots=strategy.anchor_slots,
+                                memory_budget=None) if auto else dataclasses.replace(cfg, memory_budget=None)
+        fields = {k: v for k, v in dataclasses.asdict(c).items() if k != "data_dir"}
+        return store.measure(json.dumps(fields, sort_keys=True) + "|" + planner.backend_key(), lambda: dry_run(c))
+
+    strategies = planner.candidates(cfg.neuron_params(), cfg.timesteps) if auto else [cfg.strategy_value()]
+    plan = planner.make_plan(strategies, measure, cfg.timesteps, budget, progress=progress)
+    if not auto and plan.chosen is None and "error" not in plan.rows[0]:
+        raise InputError(f"strategy {cfg.strategy!r} needs {plan.rows[0]['total_bytes'] / 2**20:,.0f} MiB for one "
+                         f"training step, more than --memory-budget {cfg.memory_budget} less a "
+                         f"{plan.margin:.0%} margin; try --strategy auto")
+    row = planner.require_choice(plan)
+    if auto:
+        cfg = dataclasses.replace(cfg, strategy=row["label"], anchor_slots=row["anchor_slots"])
+    return cfg, plan.as_json()
 
 
 def read_config(workdir: str) -> TrainConfig:

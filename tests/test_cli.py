@@ -5,6 +5,7 @@ import re
 import pytest
 
 from revsnn_jax import cli
+from revsnn_jax.errors import InputError
 
 
 def test_bench_neuron_memory_json(capsys, tmp_path):
@@ -144,6 +145,29 @@ def test_bench_time_json_reports_ratios_and_flops(capsys, tmp_path):
     # the closed-form neuron VJP does less work than autodiff through the neuron
     assert 0 < rows["inverse_grad"]["step_vjp_flops"] < rows["reversible"]["step_vjp_flops"]
     assert (tmp_path / "time_vgg_tiny_T3_B2.csv").exists()
+
+
+@pytest.mark.slow   # ~40 s of compiles and timing
+def test_bench_time_on_event_frames_with_schedule_settings(capsys, tmp_path):
+    assert cli.main(["bench", "time", "--model", "vgg_tiny", "--timesteps", "6", "--batch-size", "2", "--frames",
+                     "--input-size", "8", "--configs", "bptt,reversible,inverse_grad+binomial[slots=1]",
+                     "--repeats", "1", "--json", "--out", str(tmp_path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    rows = {r["config"]: r for r in out["rows"]}
+    assert out["frames"] and out["input_size"] == 8
+    # one slot at T=6: the optimal schedule recomputes 5 steps in all (tests/test_schedules.py checks the optimum)
+    assert rows["inverse_grad+binomial[slots=1]"]["recompute_forwards"] == round(5 / 6, 3)
+    assert (tmp_path / "time_vgg_tiny_frames8_T6_B2.csv").exists()
+
+
+def test_bench_time_skips_what_does_not_fit_and_names_a_missing_reference(monkeypatch):
+    from revsnn_jax.bench import network, tables
+    res = network.network_phase_times("vgg_tiny", timesteps=2, batch_size=2, input_size=8, configs=("bptt",),
+                                      limit_bytes=1)
+    assert res["bptt"]["skipped"].startswith("needs ") and "GiB here" in res["bptt"]["skipped"]
+    monkeypatch.setattr(tables, "device_memory", lambda: (1, "RAM"))
+    with pytest.raises(InputError, match="bptt needs .* the ratios are taken against it"):
+        tables.time_rows("vgg_tiny", 2, 2, 1, False, ("bptt", "reversible"), input_size=8)
 
 
 @pytest.mark.slow   # 8 s; the same measurements and CLI path as the other bench tests

@@ -14,7 +14,7 @@ from revsnn_jax.nn import network
 from helpers import images, tiny_model
 
 CONFIGS = ("checkpoint", "reversible", "inverse_grad", "reversible+low_memory", "inverse_grad+low_memory",
-           "reversible+keep_convs", "inverse_grad+keep_convs")
+           "reversible+keep_convs", "inverse_grad+keep_convs", "inverse_grad+binomial")
 
 
 def model_and_data(name, dtype=jnp.float32, encoding="direct", timesteps=8, batch=4, seed=0, neuron=nn.NeuronSpec()):

@@ -31,16 +31,18 @@ import os
 import sys
 from typing import Sequence
 
-from revsnn_jax.errors import InputError
+from revsnn_jax.errors import InputError, Terminated
 
 _ARGV: list[str] = []   # the arguments main() was given, recorded in every result file
 
-EXIT_CODES = {"completed": 0, "input_error": 2, "diverged": 3, "interrupted": 130, "terminated": 143}
-"""``revsnn train``'s exit status: 0 completed, 2 bad input (one line on stderr), 3 diverged, 130 interrupted
-(SIGINT, Ctrl-C), 143 terminated (SIGTERM); 1 is an unexpected error (a bug: it keeps its traceback)."""
+EXIT_CODES = {"completed": 0, "input_error": 2, "diverged": 3, "peer_lost": 5, "interrupted": 130, "terminated": 143}
+"""``revsnn train``'s exit status: 0 completed, 2 bad input (one line on stderr), 3 diverged, 5 another process of
+a multi-process run stopped or failed, 130 interrupted (SIGINT, Ctrl-C), 143 terminated (SIGTERM); 1 is an
+unexpected error (a bug: it keeps its traceback)."""
 EXPORT_CHECK_FAILED = 4
 """``revsnn export --check``'s exit status when the graph read back differs from the run's model."""
-RUN_FLAGS = ("config", "workdir", "resume", "json", "no_progress", "dry_run")
+RUN_FLAGS = ("config", "workdir", "resume", "json", "no_progress", "dry_run", "coordinator_address", "num_processes",
+             "process_id")
 """``revsnn train``'s flags that are not TrainConfig fields: how to run, not what."""
 
 
@@ -126,10 +128,6 @@ def _per_dataset(field: str) -> str:
 
 # --- training ----------------------------------------------------------------------------------------------------
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the run is, so that it unwinds like Ctrl-C (checkpoint writes finish first)."""
-
-
 def _on_sigterm(signum, frame):
     raise Terminated()
 
@@ -147,17 +145,36 @@ def cmd_train(args) -> int:
     import signal
 
     from revsnn_jax import train
+    from revsnn_jax.train import distributed
     config = train.TrainConfig(**train_config_values(args))
     if args.dry_run:
         return _dry_run(args, config)
     path = args.workdir or train.default_workdir(config.resolved())
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    multi = distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
+    if multi:
+        distributed.quiet_native_stdout()
+    restore = distributed.catch_signals() if multi else None   # stop every process at the same step
+    previous = None if multi else signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         result = train.train_and_evaluate(config, path, resume=args.resume, progress=not args.no_progress)
     except KeyboardInterrupt as e:
         return _interrupted(args, path, "terminated" if isinstance(e, Terminated) else "interrupted")
+    except InputError:
+        raise
+    except Exception as e:   # noqa: BLE001 - in a multi-process run: a collective failed because a peer stopped
+        if not multi:
+            raise
+        import jax
+        print(f"revsnn: error: {distributed.lost_peer_message(e, jax.process_index(), jax.process_count())}",
+              file=sys.stderr)
+        distributed.exit_now(EXIT_CODES["peer_lost"])
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if multi:
+            restore()
+        else:
+            signal.signal(signal.SIGTERM, previous)
+    if multi and not distributed.is_primary():
+        return EXIT_CODES[result["status"]]   # process 0 prints the summary
     if args.json:
         print(train.rundir.dumps(result))
     elif result["status"] == "completed":
@@ -216,6 +233,12 @@ def add_train_parser(sub) -> None:
     g.add_argument("--no-progress", action="store_true", default=False, help="no progress bar")
     g.add_argument("--dry-run", action="store_true", default=False, help="build the model and compile one "
                    "training step (no data, no training); print its compiled memory")
+    g = p.add_argument_group("several processes (one per host; docs/training.md)")
+    g.add_argument("--coordinator-address", default=None, metavar="HOST:PORT", help="process 0's address, the "
+                   "same for every process (without these flags: JAX's own detection on SLURM or with "
+                   "JAX_COORDINATOR_ADDRESS)")
+    g.add_argument("--num-processes", type=_positive, default=None, help="processes in the run")
+    g.add_argument("--process-id", type=int, default=None, help="this process, 0 .. N-1 (0 writes the files)")
     p.set_defaults(func=cmd_train)
 
 

@@ -64,8 +64,8 @@ def _poison(monkeypatch, epoch: int, batch: int):
     """Batch ``batch`` of epoch ``epoch`` (0-based) gets NaN images: a non-finite loss at that step."""
     original = data.train_batches
 
-    def batches(ds, batch_size, seed, e, augment, start=0):
-        for b, (images, labels) in enumerate(original(ds, batch_size, seed, e, augment, start)):
+    def batches(ds, batch_size, seed, e, augment, start=0, **kwargs):
+        for b, (images, labels) in enumerate(original(ds, batch_size, seed, e, augment, start, **kwargs)):
             yield (images * np.nan if (e, b) == (epoch, batch) else images), labels
 
     monkeypatch.setattr(data, "train_batches", batches)

@@ -305,6 +305,10 @@ def network_step_times(model_name: str, *, timesteps: int, batch_size: int, inpu
     return {label: t["seconds"] for label, t in timing.interleaved(runs, repeats, warmup, progress).items()}
 
 
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
 def step_flops(graphdef, params, batch_stats, images, strategy: Strategy) -> dict[str, float]:
     """XLA FLOPs of the two per-timestep programs a strategy's backward runs, each compiled alone:
     ``step_forward_flops`` (the recompute: one step forward, or the rebuild for reverse) and ``step_vjp_flops``
@@ -362,8 +366,7 @@ def network_phase_times(model_name: str, *, timesteps: int, batch_size: int, inp
             stats = memory_stats(step.lower(*args).compile())
             need = stats["temp_bytes"] + stats["argument_bytes"]
             if need > limit_bytes:
-                skipped[cfg.label] = {"skipped": f"needs {need / 2**30:.1f} GiB, more than the "
-                                                 f"{limit_bytes / 2**30:.1f} GiB here"}
+                skipped[cfg.label] = {"skipped": f"needs {_size(need)}, more than the {_size(limit_bytes)} here"}
                 if progress:
                     progress(f"{model_name} T={timesteps}: {cfg.label} skipped: {skipped[cfg.label]['skipped']}")
                 continue

@@ -28,18 +28,30 @@ def steps_per_epoch(num_examples: int, batch_size: int) -> int:
 
 
 def train_batches(ds: Dataset, batch_size: int, seed: int, epoch: int, augment: bool | tuple[str, ...],
-                  start: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                  start: int = 0, part: tuple[int, int] = (0, 1)) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The training batches of ``epoch`` from batch index ``start`` on; a pure function of its arguments.
-    ``augment``: True for the dataset's augmentation, or the names of the ones to apply (empty: none)."""
+    ``augment``: True for the dataset's augmentation, or the names of the ones to apply (empty: none).
+    ``part=(i, n)``: only the ``i``-th of ``n`` equal slices of every batch (process ``i`` of a multi-process
+    run), read and augmented exactly as those rows of the whole batch: a memory-mapped cache is read for those
+    rows only."""
     ops = ds.augmentation if augment is True else tuple(augment or ())
     n = len(ds.train_labels)
     order = np.random.default_rng([seed, epoch]).permutation(n)
+    rows = _rows(batch_size, part)
     for b in range(start, steps_per_epoch(n, batch_size)):
-        idx = order[b * batch_size:(b + 1) * batch_size]
+        idx = order[b * batch_size:(b + 1) * batch_size][rows]
         images = np.asarray(ds.train_images[np.sort(idx)][np.argsort(np.argsort(idx))], np.float32)
         if ops:
-            images = augment_batch(images, np.random.default_rng([seed, epoch, b, 1]), ops)
+            images = augment_batch(images, np.random.default_rng([seed, epoch, b, 1]), ops, part=part)
         yield time_major(images), ds.train_labels[idx]
+
+
+def _rows(batch_size: int, part: tuple[int, int]) -> slice:
+    index, count = part
+    if batch_size % count:
+        raise InputError(f"batch size {batch_size} does not split into {count} equal parts")
+    size = batch_size // count
+    return slice(index * size, (index + 1) * size)
 
 
 def time_major(images: np.ndarray) -> np.ndarray:
@@ -48,42 +60,49 @@ def time_major(images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(images.swapaxes(0, 1)) if images.ndim == 5 else images
 
 
-def eval_batches(images: np.ndarray, labels: np.ndarray,
-                 batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Every example once, in order, as full batches: the last one is padded and ``mask`` marks real rows."""
+def eval_batches(images: np.ndarray, labels: np.ndarray, batch_size: int,
+                 part: tuple[int, int] = (0, 1)) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Every example once, in order, as full batches: the last one is padded and ``mask`` marks real rows.
+    ``part``: this process's slice of every batch, as in :func:`train_batches`."""
+    rows = _rows(batch_size, part)
     for start in range(0, len(labels), batch_size):
-        x, y = np.asarray(images[start:start + batch_size], np.float32), labels[start:start + batch_size]
-        mask = np.ones(batch_size, np.float32)
-        if len(y) < batch_size:
-            pad = batch_size - len(y)
+        lo, hi = start + rows.start, min(start + rows.stop, len(labels))
+        size = rows.stop - rows.start
+        x, y = np.asarray(images[lo:hi], np.float32), labels[lo:hi]
+        mask = np.ones(size, np.float32)
+        if len(y) < size:
+            pad = size - len(y)
             mask[len(y):] = 0.0
-            x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
-            y = np.concatenate([y, np.zeros(pad, y.dtype)])
+            x = np.concatenate([x, np.zeros((pad, *images.shape[1:]), x.dtype)])
+            y = np.concatenate([y, np.zeros(pad, labels.dtype)])
         yield time_major(x), y, mask
 
 
 def augment_batch(images: np.ndarray, rng: np.random.Generator, ops=("crop", "flip"), pad: int = 4,
-                  roll: int = 5) -> np.ndarray:
+                  roll: int = 5, part: tuple[int, int] = (0, 1)) -> np.ndarray:
     """The augmentations ``ops`` (see :data:`AUGMENTATIONS`; default: the standard CIFAR recipe, random crop after
     zero padding by ``pad`` pixels and a random horizontal flip) of a batch ``[B, H, W, C]`` or of event frames
-    ``[B, T, H, W, C]`` (every frame of a sample moved alike)."""
+    ``[B, T, H, W, C]`` (every frame of a sample moved alike). ``part=(i, n)``: ``images`` are the ``i``-th of
+    ``n`` slices of a batch, moved as they would be in the whole batch (the draws are the whole batch's)."""
     unknown = set(ops) - set(AUGMENTATIONS)
     if unknown:
         raise InputError(f"unknown augmentation {sorted(unknown)}; valid: {', '.join(AUGMENTATIONS)}")
     frames = images.ndim == 5
     x = images if frames else images[:, None]
     b, _, h, w, _ = x.shape
+    mine = slice(part[0] * b, (part[0] + 1) * b)   # this slice's rows of the whole batch's draws
+    whole = b * part[1]
     rows, cols = np.broadcast_to(np.arange(h), (b, h)), np.broadcast_to(np.arange(w), (b, w))
     if "crop" in ops:
         x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad), (0, 0)))
-        dy, dx = rng.integers(0, 2 * pad + 1, size=(2, b))
+        dy, dx = rng.integers(0, 2 * pad + 1, size=(2, whole))[:, mine]
         rows, cols = dy[:, None] + rows, dx[:, None] + cols
     if "roll" in ops:
-        sy, sx = rng.integers(-roll, roll + 1, size=(2, b))
+        sy, sx = rng.integers(-roll, roll + 1, size=(2, whole))[:, mine]
         size_y, size_x = x.shape[2], x.shape[3]
         rows, cols = (rows - sy[:, None]) % size_y, (cols - sx[:, None]) % size_x
     if "flip" in ops:
-        flip = rng.random(b) < 0.5
+        flip = rng.random(whole)[mine] < 0.5
         cols = np.where(flip[:, None], cols[:, ::-1], cols)
     out = x[np.arange(b)[:, None, None, None], np.arange(x.shape[1])[None, :, None, None],
             rows[:, None, :, None], cols[:, None, None, :]]

@@ -21,9 +21,10 @@ import numpy as np
 from jax.sharding import Mesh
 
 from revsnn_jax import data
-from revsnn_jax.errors import InputError
+from revsnn_jax.errors import InputError, Terminated
 from revsnn_jax.methods.sparse import current_density
 from revsnn_jax.train import checkpoints, rundir
+from revsnn_jax.train.distributed import Team
 from revsnn_jax.train.config import RESUMABLE_CHANGES, TrainConfig
 from revsnn_jax.train.parallel import check_batch_size, data_mesh, shard_batch
 from revsnn_jax.train.state import STATE_FORMAT, TrainSteps, build, plan_run, restore, run_step
@@ -51,6 +52,7 @@ class Run:
     say: Callable[[str], None]
     progress: bool = True
     on_step: Callable[[int, dict], None] | None = None
+    team: Team | None = None
     started: float = dataclasses.field(default_factory=time.perf_counter)
 
 
@@ -77,9 +79,11 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, resume: bool = Fals
     """
     cfg = config.resolved()
     log = sys.stderr if log is None else log   # looked up per call: sys.stderr may be replaced (tests, notebooks)
+    team = Team()
 
     def say(message: str) -> None:
-        print(message, file=log, flush=True)
+        if team.primary:   # process 0 speaks for a multi-process run
+            print(message, file=log, flush=True)
 
     mesh = data_mesh()
     check_batch_size(cfg.batch_size, mesh)
@@ -88,18 +92,26 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, resume: bool = Fals
         say(f"planning the gradient schedule for a budget of {cfg.memory_budget}...")
         cfg, plan = plan_run(cfg)
         say(f"chose {plan['config']}: {plan['total_bytes'] / 2**20:,.0f} MiB per training step")
-    created = rundir.create(workdir)   # checked first: nothing is created when it cannot be used
-    lock, started_training = rundir.Lock(workdir), False
-    try:
+    team.check_same(json.dumps({k: v for k, v in dataclasses.asdict(cfg).items() if k != "data_dir"},
+                               sort_keys=True), "configuration")
+    meta = checkpoints.latest_meta(workdir)            # read by every process: orbax reads together
+    saved_steps = bool(checkpoints.steps(workdir))
+    created, lock, started_training = None, rundir.Lock(workdir), False
+
+    def claim():   # process 0: the workdir, its lock and the checks; its refusal stops every process
+        nonlocal created
+        created = rundir.create(workdir)   # checked first: nothing is created when it cannot be used
         lock.acquire()
         if lock.stale:
             say(f"recovered the lock of {workdir} left by {lock.stale}, which is no longer running")
-        meta = checkpoints.latest_meta(workdir)
-        _check_workdir(cfg, workdir, meta, resume)
+        _check_workdir(cfg, workdir, meta, resume, saved_steps)
         if plan is not None:
             with open(os.path.join(workdir, "plan.json"), "w") as f:
                 json.dump(plan, f, indent=1)
-        run, state, start_epoch = _start(cfg, workdir, meta, resume, mesh, say, progress, on_step)
+
+    try:
+        team.on_primary(claim)
+        run, state, start_epoch = _start(cfg, workdir, meta, resume, mesh, say, progress, on_step, team)
         if start_epoch >= cfg.epochs:
             return _finished(run)
         started_training = True
@@ -112,31 +124,37 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, resume: bool = Fals
         lock.release()
 
 
-def _start(cfg: TrainConfig, workdir: str, meta: dict | None, resume: bool, mesh: Mesh, say, progress, on_step):
+def _start(cfg: TrainConfig, workdir: str, meta: dict | None, resume: bool, mesh: Mesh, say, progress, on_step,
+           team: Team):
     """Loads the data, builds the state (resumed from the newest checkpoint that reads, if any) and the compiled
-    steps: ``(run, state, first epoch to train)``."""
+    steps: ``(run, state, first epoch to train)``. Process 0 loads first (it may prepare a cache), then the rest."""
     say(f"loading {cfg.dataset}...")
+    if not team.primary:
+        team.barrier("revsnn: data prepared")
     ds = data.load(cfg.dataset, cfg.data_dir, cfg.frame_settings(), say)
+    if team.primary:
+        team.barrier("revsnn: data prepared")
     if ds.timesteps is not None and ds.timesteps != cfg.timesteps:
         raise InputError(f"{cfg.dataset}'s prepared frames have T={ds.timesteps}, the config asks for "
                          f"timesteps={cfg.timesteps}")
     graphdef, state, optimizer, steps_per_epoch = build(cfg, ds, mesh)
     start_epoch = 0
     if meta is not None or checkpoints.steps(workdir):   # the newest that reads; never a silent restart
-        state, meta = restore(workdir, state, meta, say)
+        state, meta = restore(workdir, state, meta, say, quarantine=team.primary)
         start_epoch = meta["epochs_done"]
         if start_epoch < cfg.epochs:
             say(f"resuming {workdir} after epoch {start_epoch}")
     elif resume:
         say(f"no checkpoint in {workdir}: starting a new run")
-    run = Run(cfg, workdir, ds, mesh, None, steps_per_epoch, say, progress, on_step)
+    run = Run(cfg, workdir, ds, mesh, None, steps_per_epoch, say, progress, on_step, team)
     if start_epoch >= cfg.epochs:
         return run, state, start_epoch
-    dropped = rundir.truncate_metrics(workdir, start_epoch)
-    if dropped:
-        say(f"dropped {dropped} line(s) of metrics.jsonl beyond the checkpoint (epoch {start_epoch})")
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-        json.dump(dataclasses.asdict(cfg), f, indent=1)
+    if team.primary:
+        dropped = rundir.truncate_metrics(workdir, start_epoch)
+        if dropped:
+            say(f"dropped {dropped} line(s) of metrics.jsonl beyond the checkpoint (epoch {start_epoch})")
+        with open(os.path.join(workdir, "config.json"), "w") as f:
+            json.dump(dataclasses.asdict(cfg), f, indent=1)
     run.steps = TrainSteps(graphdef, optimizer, cfg, mesh)
     if meta is not None and start_epoch and "surrogate_temperature" in meta:
         run.steps.temperature = meta["surrogate_temperature"]
@@ -170,7 +188,8 @@ def _run_epochs(run: Run, state: dict, start_epoch: int) -> dict:
                 if found is not None:
                     record["dspike_search"] = found
             # Metrics first: a run killed before its checkpoint lands drops this line again on resume.
-            rundir.append(run.workdir, record)
+            if run.team.primary:
+                rundir.append(run.workdir, record)
             saver.save(epoch + 1, state, {"config": dataclasses.asdict(cfg), "epochs_done": epoch + 1,
                                           "state_format": STATE_FORMAT, **extra})
             skipped = f" | {record['skipped_steps']} non-finite steps skipped" if record.get("skipped_steps") else ""
@@ -191,12 +210,17 @@ def _search(run: Run, state: dict, epoch: int) -> dict | None:
     if settings is None or epoch % settings.every:
         return None
     images, labels = next(iter(data.train_batches(run.ds, run.cfg.batch_size, run.cfg.seed, epoch,
-                                                  _augment(run))))
-    found = run.steps.search(state, *shard_batch(run.mesh, images, labels.astype(np.int32)))
+                                                  _augment(run), part=_part(run))))
+    found = run.steps.search(state, *shard_batch(run.mesh, images, labels.astype(np.int32), local=True))
     run.say(f"dspike temperature {found['previous']} -> {found['temperature']} (cosines "
             + ", ".join(f"b={b}: {c}" for b, c in found["cosines"].items())
             + f"; {found['forwards']} forwards, {found['seconds']:.1f} s)")
     return found
+
+
+def _part(run: Run) -> tuple[int, int]:
+    """This process's slice of every batch: ``(index, count)`` of the run's processes."""
+    return (run.team.index, run.team.count)
 
 
 def _augment(run: Run) -> tuple[str, ...]:
@@ -208,11 +232,12 @@ def _epoch(run: Run, state: dict, epoch: int) -> tuple[dict, dict]:
     """Trains one epoch and evaluates: ``(new state, the epoch's record)``; :class:`Diverged` where it diverges."""
     cfg = run.cfg
     t0 = time.perf_counter()
-    batches = data.train_batches(run.ds, cfg.batch_size, cfg.seed, epoch, _augment(run))
+    batches = data.train_batches(run.ds, cfg.batch_size, cfg.seed, epoch, _augment(run), part=_part(run))
     train_step, first_use = run.steps.train_step(state)
     state, train_metrics = _train_epoch(run, state, batches, train_step, epoch, run.say if first_use else None)
     seconds = time.perf_counter() - t0
-    test = evaluate(run.steps.eval_step, state, run.ds.test_images, run.ds.test_labels, cfg.batch_size, run.mesh)
+    test = evaluate(run.steps.eval_step, state, run.ds.test_images, run.ds.test_labels, cfg.batch_size, run.mesh,
+                    part=_part(run))
     if not math.isfinite(test["loss"]):
         raise Diverged({"epoch": epoch + 1, "step": int(state["step"]), "where": "evaluation",
                         "test_loss": test["loss"]})
@@ -239,7 +264,8 @@ def _summary(run: Run, record, status, seconds) -> dict:
 def _diverged(run: Run, where: dict) -> dict:
     """Records a divergence (an event line), says what to try, and returns the ``"diverged"`` summary."""
     cfg, done = run.cfg, where["epoch"] - 1
-    rundir.append(run.workdir, {"event": "diverged", **where, "learning_rate": cfg.learning_rate})
+    if run.team.primary:
+        rundir.append(run.workdir, {"event": "diverged", **where, "learning_rate": cfg.learning_rate})
     kept = f"the checkpoint of epoch {done} stays the newest" if done else "no checkpoint was saved"
     if where["where"] == "evaluation":
         at = "evaluation after epoch {epoch} gave a non-finite test loss"
@@ -266,13 +292,16 @@ def _train_epoch(run: Run, state, batches, train_step, epoch, first_compile=None
     t0 = time.perf_counter()
     try:
         for i, (images, labels) in enumerate(batches):
-            images, labels = shard_batch(run.mesh, images, labels.astype(np.int32))
+            images, labels = shard_batch(run.mesh, images, labels.astype(np.int32), local=True)
             if first_compile and i == 0:   # the first call compiles (synchronously)
                 first_compile(f"compiling the training step ({cfg.model}, T={cfg.timesteps}, "
                               f"{cfg.strategy if cfg.method == 'exact' else 'method ' + cfg.method}, "
                               f"batch {cfg.batch_size})...")
                 tc = time.perf_counter()
             state, metrics = run_step(train_step, state, images, labels)
+            stop = run.team.stop_requested()   # a signal to any process stops all at this step
+            if stop:
+                raise Terminated() if stop == "SIGTERM" else KeyboardInterrupt()
             if first_compile and i == 0:
                 first_compile(f"compiled in {time.perf_counter() - tc:.1f} s; training")
             if run.on_step is not None:
@@ -316,20 +345,21 @@ def _tally(cfg: TrainConfig, host: list[dict], sums: dict, first_step: int, epoc
     return finite
 
 
-def evaluate(eval_step, state, images, labels, batch_size: int, mesh: Mesh) -> dict:
-    """Mean loss and accuracy over every example of ``images``/``labels``."""
+def evaluate(eval_step, state, images, labels, batch_size: int, mesh: Mesh, part: tuple[int, int] = (0, 1)) -> dict:
+    """Mean loss and accuracy over every example of ``images``/``labels`` (``part``: this process's slice of every
+    batch, :func:`revsnn_jax.data.eval_batches`)."""
     outs = []   # summed on the host once at the end: no device sync per batch
-    for x, y, mask in data.eval_batches(images, labels, batch_size):
-        x, y, mask = shard_batch(mesh, x, y.astype(np.int32), mask)
+    for x, y, mask in data.eval_batches(images, labels, batch_size, part):
+        x, y, mask = shard_batch(mesh, x, y.astype(np.int32), mask, local=True)
         outs.append(eval_step(state["params"], state["batch_stats"], x, y, mask))
     totals = {k: sum(float(o[k]) for o in jax.device_get(outs)) for k in ("loss_sum", "correct", "count")}
     return {"loss": round(totals["loss_sum"] / totals["count"], 6),
             "accuracy": round(totals["correct"] / totals["count"], 6)}
 
 
-def _check_workdir(cfg: TrainConfig, workdir: str, meta: dict | None, resume: bool) -> None:
+def _check_workdir(cfg: TrainConfig, workdir: str, meta: dict | None, resume: bool, saved_steps: bool) -> None:
     if meta is None:
-        if checkpoints.steps(workdir) and not resume:
+        if saved_steps and not resume:
             raise InputError(f"{workdir} holds checkpoints that cannot be read; pass --resume to have them "
                              "checked (damaged ones are moved aside), or choose another --workdir")
         return

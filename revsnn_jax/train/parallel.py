@@ -1,7 +1,7 @@
 """Data parallel: one jitted step over a 1-D device mesh with axis ``"data"``; the batch is sharded along it
 (``NamedSharding(mesh, P("data"))``), params and optimizer state are replicated, and XLA inserts the gradient
-all-reduce. The same code runs on 1 or N devices; on several hosts call ``jax.distributed.initialize()`` first
-and every process loads its own slice of each global batch (see :func:`shard_batch`).
+all-reduce. The same code runs on 1 or N devices, and on N processes (:mod:`revsnn_jax.train.distributed` joins
+them): every process loads its own slice of each global batch (see :func:`shard_batch`).
 """
 
 from __future__ import annotations
@@ -30,20 +30,25 @@ def replicate(tree, mesh: Mesh):
     return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
 
 
-def shard_batch(mesh: Mesh, *arrays: np.ndarray):
-    """Global arrays from this process's rows of each global batch, sharded along the ``data`` axis.
+def shard_batch(mesh: Mesh, *arrays: np.ndarray, local: bool = False):
+    """Global arrays sharded along the ``data`` axis from this process's rows of each global batch.
 
-    With one process the rows are the whole batch; with several, process ``i`` passes the full global batch and
-    only its ``i``-th slice is used (each process runs the same data pipeline, so every slice is known). Event
-    frame batches (5-D, time-major ``[T, B, ...]``) are sharded along their batch axis, 1."""
+    ``local=False``: every process passes the whole global batch and only its own slice is used. ``local=True``:
+    each process passes only its slice (``data.train_batches(..., part=(jax.process_index(), jax.process_count()))``
+    reads just those rows). Event frame batches (5-D, time-major ``[T, B, ...]``) are sharded along their batch
+    axis, 1."""
     count, index = jax.process_count(), jax.process_index()
     out = []
     for a in arrays:
         axis = 1 if a.ndim == 5 else 0
         spec = PartitionSpec(None, "data") if axis else PartitionSpec("data")
+        if local:
+            shape = a.shape[:axis] + (a.shape[axis] * count,) + a.shape[axis + 1:]
+            out.append(jax.make_array_from_process_local_data(NamedSharding(mesh, spec), a, shape))
+            continue
         rows = a.shape[axis] // count
-        local = lax_slice(a, axis, index * rows, (index + 1) * rows)
-        out.append(jax.make_array_from_process_local_data(NamedSharding(mesh, spec), local, a.shape))
+        local_rows = lax_slice(a, axis, index * rows, (index + 1) * rows)
+        out.append(jax.make_array_from_process_local_data(NamedSharding(mesh, spec), local_rows, a.shape))
     return out
 
 

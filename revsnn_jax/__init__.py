@@ -1,7 +1,8 @@
 """revsnn_jax: spiking neural networks trained with exact gradients and almost no activation memory.
 
 The pure core (JAX only): :mod:`~revsnn_jax.neurons` (neuron types and their math), :mod:`~revsnn_jax.surrogate`,
-:mod:`~revsnn_jax.strategies` (the :class:`Strategy` value), :mod:`~revsnn_jax.time_loop` (the generic loop),
+:mod:`~revsnn_jax.strategies` (the :class:`~revsnn_jax.strategies.Strategy` value), :mod:`~revsnn_jax.time_loop`
+(the generic loop),
 :mod:`~revsnn_jax.neuron_loop` (one neuron layer over time), :mod:`~revsnn_jax.bitpack`. Above it, each importing
 downward only: :mod:`revsnn_jax.nn` (flax.nnx models and the step context), :mod:`revsnn_jax.methods` (training
 methods: exact, OTTT/SLTT, DSR, Dspike, sparse training, and the resolver of neuron, strategy and method),

@@ -1,5 +1,6 @@
 """The ``revsnn`` command: each subcommand parses its flags and calls one library function; nothing more.
 
+==============================  =====================================================================================
 ``revsnn train``                trains a spiking network (default: offline digits, the paper's neuron, inverse_grad)
 ``revsnn prepare DATASET``      raw event recordings (or CIFAR's official archive) into a cache training reads
 ``revsnn plot WORKDIR``         loss/accuracy curves of a run as PNG
@@ -14,8 +15,9 @@
                                 ``--grid``: the Fig. 6 grid (VGG-11..19 x T=4,6,8)
 ``revsnn bench step``           one network step's pieces timed apart: where the backward's time goes
 ``revsnn bench network-check``  whole-network gradient error vs BPTT and training-step time ratios
+==============================  =====================================================================================
 
-``revsnn train``'s flags are generated from :class:`revsnn_jax.train.TrainConfig` (:func:`add_config_flags`): a
+``revsnn train``'s flags are generated from :class:`revsnn_jax.train.TrainConfig` (``add_config_flags``): a
 new option is a new config field. Strategies by what they do: ``bptt``, ``checkpoint``, ``anchored`` (alias
 ``reversible``), ``anchored+closed_form`` (alias ``inverse_grad``), ``+low_memory``, ``+keep_convs``, ``+binomial``,
 ``reverse`` (exact time reversal, with ``--neuron exact_rev``), ``reverse+segmented``; ``auto`` with

@@ -4,7 +4,7 @@ one's memory, and pick the one with the least recomputation that fits.
 What is measured is whatever ``measure(strategy)`` returns: the compiled memory of a training step (XLA's memory
 analysis, temp plus arguments) on the backend it runs on. ``revsnn plan`` measures a model's step
 (:func:`revsnn_jax.bench.planning.network_plan`); ``revsnn train --strategy auto --memory-budget`` measures the
-run's own step (:func:`revsnn_jax.train.state.plan_run`). Compiles are cached on disk per (what, schedule), so a
+run's own step (:func:`revsnn_jax.train.plan_run`). Compiles are cached on disk per (what, schedule), so a
 second plan of the same shapes compiles nothing.
 
 The cost a plan minimises is ``forward_steps``: the forward steps one training step's backward runs per timestep,

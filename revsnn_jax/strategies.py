@@ -38,7 +38,7 @@ alias (paper)             canonical label                    why the new name
 ========================  =================================  ===================================================
 
 ``reversible+low_memory`` and the like work too (the alias replaces the loop part). Adding a strategy means one
-entry in :data:`LOOPS` (or an option here) and its loop in :mod:`revsnn_jax.time_loop`.
+entry in ``LOOPS`` (or an option here) and its loop in :mod:`revsnn_jax.time_loop`.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class Strategy:
     """A gradient strategy for the time loop (hashable and static under ``jax.jit``).
 
     Attributes:
-      loop: one of :data:`LOOPS`.
+      loop: one of ``LOOPS``.
       neuron_grad: ``"autodiff"``, ``"closed_form"`` or ``"paper"`` (Eq. 11-12; not the gradient).
       anchor_every: for ``anchored``, steps per segment ``k`` (default ``ceil(sqrt T)``); for ``reverse`` +
         ``segmented``, the same (default: the k that minimises kept potentials plus one segment's bits).
@@ -180,7 +180,7 @@ STRATEGIES = {s.label: s for s in (
     Strategy("anchored", segment="replay"), Strategy("anchored", "closed_form", segment="replay"),
     Strategy("anchored", segment="binomial"), Strategy("anchored", "closed_form", segment="binomial"),
     Strategy("anchored", "paper"), Strategy("reverse"), Strategy("reverse", segment="segmented"))}
-"""Every named strategy, by canonical label (the one definition; :data:`ALIASES` adds the paper's names)."""
+"""Every named strategy, by canonical label (the one definition; ``ALIASES`` adds the paper's names)."""
 
 
 def choices() -> list[str]:

@@ -3,14 +3,14 @@
 The forward pass is the Heaviside step :math:`H(z) = 1` for :math:`z \\ge 0`, else 0. Its derivative is replaced
 by a smooth surrogate :math:`\\sigma'(z)` of width parameter :math:`\\theta`:
 
-========= =============================================================== ==================
-name      :math:`\\sigma'(z)`                                              integral over z
-========= =============================================================== ==================
-paper     :math:`\\theta / (2 + (\\pi\\theta z)^2)` (Eq. 11-12 of the paper)   :math:`1/\\sqrt{2}`
-atan      :math:`(\\theta/2) / (1 + (\\pi\\theta z/2)^2)` (SpikingJelly ATan)   1
-sigmoid   :math:`\\theta\\,\\mathrm{sig}(\\theta z)(1 - \\mathrm{sig}(\\theta z))`  1
-dspike    :math:`\\frac{b}{2\\tanh(b h)}\\mathrm{sech}^2(b z)` on :math:`|z| \\le h`, 0 outside   1
-========= =============================================================== ==================
+=======  =================================================================================  ==================
+name     :math:`\\sigma'(z)`                                                                 integral over z
+=======  =================================================================================  ==================
+paper    :math:`\\theta / (2 + (\\pi\\theta z)^2)` (Eq. 11-12 of the paper)                    :math:`1/\\sqrt{2}`
+atan     :math:`(\\theta/2) / (1 + (\\pi\\theta z/2)^2)` (SpikingJelly ATan)                   1
+sigmoid  :math:`\\theta\\,\\mathrm{sig}(\\theta z)(1 - \\mathrm{sig}(\\theta z))`                 1
+dspike   :math:`\\frac{b}{2\\tanh(b h)}\\mathrm{sech}^2(b z)` on :math:`|z| \\le h`, 0 outside  1
+=======  =================================================================================  ==================
 
 ``paper`` and ``atan`` have the same peak :math:`\\theta/2`; the paper's form integrates to :math:`1/\\sqrt 2`,
 not 1, which may be a transcription slip in the paper. It is the default because the project reproduces the
@@ -54,7 +54,7 @@ def check_surrogate(name: str, width: float, support: float = DEFAULT_SUPPORT) -
 
 
 def of(p) -> tuple[str, float, float]:
-    """``(name, width, support)`` of a neuron's params ``p``: the arguments :func:`spike` and
+    """``(name, width, support)`` of a neuron's params ``p``: the arguments ``spike`` and
     :func:`surrogate_grad` take after ``z``."""
     return p.surrogate, p.surrogate_width, p.surrogate_support
 
@@ -65,7 +65,7 @@ def surrogate_grad(z: jax.Array, name: str = "paper", width: float = 2.0,
 
     Args:
       z: membrane potential minus threshold, any shape, floating dtype.
-      name: one of :data:`SURROGATES`.
+      name: one of ``SURROGATES``.
       width: :math:`\\theta` (``dspike``: the temperature :math:`b`).
       support: ``dspike``'s half-width :math:`h` (ignored by the others).
 

@@ -4,7 +4,7 @@ only; no jax math here).
 =====================  ===========================================================================================
 module                 what
 =====================  ===========================================================================================
-``registry``           :data:`DATASETS` (name -> loader and run defaults) and :func:`load`
+``registry``           ``DATASETS`` (name -> loader and run defaults) and :func:`load`
 ``dataset``            :class:`Dataset` (arrays) and :class:`DatasetInfo` (a registry entry)
 ``pipeline``           training batches (a pure function of seed, epoch, batch), evaluation batches, augmentation
 ``digits``             scikit-learn's digits (offline, ships with the package)

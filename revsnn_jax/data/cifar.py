@@ -37,9 +37,9 @@ CIFAR_ARCHIVES = {"cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in
 SAFE_GLOBALS = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
                 ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.numeric", "_frombuffer"),
                 ("numpy._core.numeric", "_frombuffer"), ("_codecs", "encode")}
-"""The only callables a CIFAR batch's pickle may name: what numpy's array pickling uses (protocol 2, as the official
-files, and protocol 5; numpy 1 and 2 module names) and the codec Python 3 uses for bytes at protocol 2. Everything
-else a pickle could name is refused."""
+"""Every callable a CIFAR batch's pickle may name, and no other. These are what numpy's array pickling uses
+(protocol 2, as the official files, and protocol 5; numpy 1 and 2 module names) and the codec Python 3 uses for
+bytes at protocol 2; everything else a pickle could name is refused."""
 
 
 class _BatchUnpickler(pickle.Unpickler):
@@ -59,7 +59,7 @@ class _BatchUnpickler(pickle.Unpickler):
 
 
 def read_batch(raw: bytes, where: str) -> dict:
-    """One pickled CIFAR batch as data (:class:`_BatchUnpickler`); ``where`` names it in errors."""
+    """One pickled CIFAR batch as data (``_BatchUnpickler``); ``where`` names it in errors."""
     try:
         batch = _BatchUnpickler(raw, where).load()
     except InputError:

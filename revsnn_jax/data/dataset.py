@@ -15,7 +15,7 @@ class Dataset:
     sample: float32 NHWC images, normalised (digits, CIFAR); :class:`~revsnn_jax.data.images.NormalizedImages`
     over a memory-mapped uint8 cache, normalised per batch (Tiny-ImageNet); or memory-mapped event frames
     ``[N, T, H, W, 2]`` of uint16 (or uint8) counts, converted to float32 per batch. ``augment`` says whether
-    augmentation is on by default, ``augmentation`` which (:data:`revsnn_jax.data.pipeline.AUGMENTATIONS`)."""
+    augmentation is on by default, ``augmentation`` which (``AUGMENTATIONS``)."""
 
     name: str
     train_images: np.ndarray

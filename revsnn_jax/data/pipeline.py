@@ -80,7 +80,7 @@ def eval_batches(images: np.ndarray, labels: np.ndarray, batch_size: int,
 
 def augment_batch(images: np.ndarray, rng: np.random.Generator, ops=("crop", "flip"), pad: int = 4,
                   roll: int = 5, part: tuple[int, int] = (0, 1)) -> np.ndarray:
-    """The augmentations ``ops`` (see :data:`AUGMENTATIONS`; default: the standard CIFAR recipe, random crop after
+    """The augmentations ``ops`` (see ``AUGMENTATIONS``; default: the standard CIFAR recipe, random crop after
     zero padding by ``pad`` pixels and a random horizontal flip) of a batch ``[B, H, W, C]`` or of event frames
     ``[B, T, H, W, C]`` (every frame of a sample moved alike). ``part=(i, n)``: ``images`` are the ``i``-th of
     ``n`` slices of a batch, moved as they would be in the whole batch (the draws are the whole batch's)."""

@@ -38,7 +38,7 @@ from revsnn_jax.errors import InputError
 
 
 def load(name: str, data_dir: str | None = None, frames=None, say: Callable[[str], None] = print) -> Dataset:
-    """Loads ``name`` (a key of :data:`DATASETS`): images into memory, event frames memory-mapped.
+    """Loads ``name`` (a key of ``DATASETS``): images into memory, event frames memory-mapped.
 
     ``frames`` (a :class:`revsnn_jax.data.events.datasets.FrameSettings`) picks an event dataset's cache (default
     settings if None); image datasets ignore it.

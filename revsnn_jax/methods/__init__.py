@@ -8,7 +8,7 @@ module          what
 ``exact``       BPTT's gradient by a strategy (:mod:`revsnn_jax.strategies`): the loss and its gradient
 ``online``      OTTT and SLTT: traces, the traced matmul, per-step losses, the online step and its context
 ``dsr``         DSR: the folded forward and its step context (the neurons' rate mappings are in
-                :mod:`revsnn_jax.neurons.dsr`)
+                ``revsnn_jax.neurons.dsr``)
 ``dspike``      the Dspike surrogate's temperature search (any method)
 ``sparse``      dynamic sparse training as an optax wrapper (any method)
 ``resolve``     the one resolver of (neuron, strategy, method): every combination rule
@@ -16,7 +16,7 @@ module          what
 
 Adding a gradient method is one module with ``loss_and_grads(method, graphdef, params, batch_stats, inputs,
 labels, *, timesteps, strategy, encoding)`` and one entry in :data:`GRADIENTS` (plus its name in
-:data:`~revsnn_jax.methods.method.METHODS`).
+``METHODS``).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """DSR (Meng et al., CVPR 2022) on flax models: the network runs once on all ``T`` steps folded into the batch, each
-neuron layer over time with the gradient of its spike-rate mapping (:func:`revsnn_jax.neurons.dsr.sequence`).
+neuron layer over time with the gradient of its spike-rate mapping (``sequence``).
 
 A model written batch-agnostically (its ``step`` treats the leading axis as the batch) works unchanged:
 :class:`RatesContext` hands the step ``[T * B, ...]``, unfolds every neuron's input to ``[T, B, ...]`` and folds
 its output back. BatchNorm normalises over all ``T * B`` rows, as DSR's code does. The neurons need a rate mapping
-(:func:`revsnn_jax.neurons.dsr.has_rate_mapping`: DSR's IF/LIF, and the paper's reversible neuron as RevDSR).
+(``has_rate_mapping``: DSR's IF/LIF, and the paper's reversible neuron as RevDSR).
 """
 
 from __future__ import annotations

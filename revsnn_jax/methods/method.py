@@ -11,7 +11,7 @@ method      gradient
 ``sltt``    the same without traces (Meng et al., ICCV 2023): each step's instantaneous input
 ``dsr``     differentiation on spike representation (Meng et al., CVPR 2022): the network runs once over all ``T``
             steps folded into the batch, each neuron with the gradient of its rate mapping
-            (:mod:`revsnn_jax.methods.dsr`, :mod:`revsnn_jax.neurons.dsr`)
+            (:mod:`revsnn_jax.methods.dsr`, ``revsnn_jax.neurons.dsr``)
 ==========  ===========================================================================================================
 
 The online methods use the loss ``((1 - mix) CE + mix MSE(onehot)) / T`` at every step; ``exact`` and ``dsr``
@@ -33,7 +33,7 @@ class Method:
     """A training method and its settings.
 
     Attributes:
-      name: one of :data:`METHODS`.
+      name: one of ``METHODS``.
       trace_decay: ``ottt``: the traces' decay ``lambda`` (default: the neuron's ``trace_decay``, filled by
         :func:`revsnn_jax.methods.resolve`). Ignored otherwise.
       trace_input: ``ottt``: also trace the input of the first layer (the paper's general form, exact for one
@@ -73,7 +73,7 @@ class Method:
 
     @property
     def decay(self) -> float | None:
-        """The traces' decay of the online step (None: no traces)."""
+        """The decay of the online step's traces, or None where there are no traces."""
         if self.name != "ottt":
             return None
         if self.trace_decay is None:

@@ -4,8 +4,8 @@ OTTT replaces BPTT's backward by a loss at every step and no gradient across ste
 
 * the state a step starts from (membrane potentials) is ``stop_gradient``-ed, so nothing flows to earlier steps;
 * the weight gradient of a traced layer at step ``t`` takes the **presynaptic trace**
-  ``a[t] = lam * a[t-1] + x[t]`` in place of its input ``x[t]`` (:func:`traced_matmul` here,
-  :func:`revsnn_jax.nn.conv.conv_traced`: forward on ``x``, input gradient as usual, weight gradient at ``a``).
+  ``a[t] = lam * a[t-1] + x[t]`` in place of its input ``x[t]`` (``traced_matmul`` here,
+  ``conv_traced``: forward on ``x``, input gradient as usual, weight gradient at ``a``).
   ``lam`` is the neurons' ``trace_decay`` (their leak ``1 - 1/tau``; :func:`default_trace_decay`); ``lam = 0``
   is SLTT's rule (the instantaneous input);
 * the loss of step ``t`` is ``((1 - mix) CE(o[t], y) + mix MSE(o[t], onehot(y))) / T`` (:func:`step_loss`), and
@@ -91,7 +91,7 @@ def accumulate(step: Callable, params, state, inputs, labels, *, mix: float = 0.
 
     Args:
       step: ``(params, x_t, state) -> (logits_t, new_state)`` (or ``(logits_t, new_state, aux_t)`` with
-        ``has_aux``); it uses :func:`traced_matmul` / :func:`~revsnn_jax.nn.conv.conv_traced` with traces it keeps
+        ``has_aux``); it uses ``traced_matmul`` / ``conv_traced`` with traces it keeps
         in ``state`` (updated with :func:`trace` from forward values).
       params: the parameters (any pytree).
       state: the state before the first step (potentials, traces); it is never differentiated.

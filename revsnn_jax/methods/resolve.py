@@ -10,7 +10,7 @@ rule                                        where it comes from
 a method other than ``exact`` computes its  the strategy's refinements (``strategy``, ``anchor_every``,
 own gradient                                ``keep_convs``; ``low_memory`` except for ``dsr``) are refused
 the online settings belong to ottt/sltt     ``ottt_*`` to ``ottt``, ``online_*`` to both
-``dsr`` needs a rate mapping                :func:`revsnn_jax.neurons.dsr.has_rate_mapping`
+``dsr`` needs a rate mapping                ``has_rate_mapping``
 OTTT's trace decay                          the neuron's ``trace_decay`` unless given
 ==========================================  ========================================================================
 """

@@ -1,15 +1,15 @@
 """Spiking neurons as pure functions (JAX only), each a type of hyperparameters with the neuron interface.
 
-=================  =====================  ======================================================================
-``kind``           params                 what it is
-=================  =====================  ======================================================================
-``lif``            :class:`LIFParams`     leaky integrate-and-fire (hard or soft reset): the usual baseline
-``plif``           :class:`PLIFParams`    LIF with a learnable time constant per layer (Fang et al., 2021)
-``rev``            :class:`RevLIFParams`  the paper's reversible LIF (Eq. 1-6); its inverse (Eq. 7-10) is not exact
-``exact_rev``      :class:`ExactRevLIFParams`  reversible LIF in fixed point with a spike-gated reset: exact inverse
-``dsr_if``         :class:`DSRIFParams`   DSR's IF neuron (Meng et al., 2022): trainable threshold, rate backward
-``dsr_lif``        :class:`DSRLIFParams`  DSR's LIF neuron
-=================  =====================  ======================================================================
+=============  ==========================  =========================================================================
+``kind``       params                      what it is
+=============  ==========================  =========================================================================
+``lif``        :class:`LIFParams`          leaky integrate-and-fire (hard or soft reset): the usual baseline
+``plif``       :class:`PLIFParams`         LIF with a learnable time constant per layer (Fang et al., 2021)
+``rev``        :class:`RevLIFParams`       the paper's reversible LIF (Eq. 1-6); its inverse (Eq. 7-10) is not exact
+``exact_rev``  :class:`ExactRevLIFParams`  reversible LIF in fixed point, spike-gated reset: exact inverse
+``dsr_if``     :class:`DSRIFParams`        DSR's IF neuron (Meng et al., 2022): trainable threshold, rate backward
+``dsr_lif``    :class:`DSRLIFParams`       DSR's LIF neuron
+=============  ==========================  =========================================================================
 
 The interface every neuron implements is in :mod:`revsnn_jax.neurons.base`; every strategy except ``reverse``
 works with every neuron, and ``reverse`` with every neuron whose inverse is exact.
@@ -49,7 +49,7 @@ from revsnn_jax.neurons.rev_lif import (
 
 NEURONS = {cls.kind: cls for cls in (RevLIFParams, LIFParams, PLIFParams, ExactRevLIFParams, DSRIFParams,
                                      DSRLIFParams)}
-"""The neuron registry: ``kind`` -> params class. Adding a neuron is one class and one entry here."""
+"""Every neuron type by its ``kind`` (the params class); adding a neuron is one class and one entry here."""
 
 
 def neuron_kind(neuron) -> str:

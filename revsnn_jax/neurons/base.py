@@ -36,17 +36,17 @@ That is all a neuron needs for every strategy except ``reverse``. The time-rever
 Capabilities are optional attributes; code above the core asks a neuron for them, never for its name:
 
 =====================================  ==========================================================================
-``exact_inverse``                      the inverse above is exact (:func:`has_exact_inverse`): ``reverse``
+``exact_inverse``                      the inverse above is exact (``has_exact_inverse``): ``reverse``
 ``trace_decay``                        the online methods' default trace decay (OTTT: the neuron's leak)
 ``rates(xs)`` + ``mapping_vjp`` or     a spike-rate mapping, given as its VJP or as the mapping itself: the
-``rate_map(r)``                        ``dsr`` method (:func:`revsnn_jax.neurons.dsr.has_rate_mapping`)
+``rate_map(r)``                        ``dsr`` method (``has_rate_mapping``)
 ``nir_leak(theta)`` / ``no_nir``       NIR export: the LIF leak ``k`` (``tau = dt / k``), or why there is no
                                        NIR form (:mod:`revsnn_jax.nir`)
 =====================================  ==========================================================================
 
-:func:`closed_form` turns ``step_vjp`` into the gradient rule of ``step`` (a ``jax.custom_vjp``): the strategies'
-``closed_form`` neuron gradient. Adding a neuron means writing one such class and one registry entry
-(``docs/extending.md``).
+:func:`~revsnn_jax.neurons.closed_form` turns ``step_vjp`` into the gradient rule of ``step`` (a
+``jax.custom_vjp``): the strategies' ``closed_form`` neuron gradient. Adding a neuron means writing one such class
+and one registry entry (``docs/extending.md``).
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def gmap(fn: Callable, *parts):
 
 def group_chain(fn: Callable, init, per_group, groups: int, reverse: bool = False):
     """``lax.scan(fn, init, per_group, reverse=reverse)`` over groups: a Python loop over slices (lists, results as
-    lists) for up to :data:`SCAN_GROUPS_ABOVE` groups, a scan over the stacked axis above (see there for why)."""
+    lists) for up to ``SCAN_GROUPS_ABOVE`` groups, a scan over the stacked axis above (see there for why)."""
     if groups > SCAN_GROUPS_ABOVE:
         return lax.scan(fn, init, per_group, reverse=reverse)
     outs = [None] * groups

@@ -153,7 +153,7 @@ class DSRLIFParams(_TrainedThreshold):
 
     @property
     def trace_decay(self) -> float:
-        """OTTT's trace decay for this neuron: its leak ``exp(-dt / tau)``."""
+        """The trace decay OTTT uses for this neuron, its leak ``exp(-dt / tau)``."""
         return self.decay
 
     def step(self, theta, x, v):

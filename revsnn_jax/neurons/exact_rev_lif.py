@@ -188,7 +188,7 @@ class ExactRevLIFParams:
 
     @property
     def keep_bits(self) -> int:
-        """Bits kept per neuron and step: spike, ``low_bits`` of V, and the input parity with ``snap``."""
+        """How many bits per neuron and step are kept (the spike, ``low_bits`` of V, the input parity with ``snap``)."""
         return 1 + self._fx.low_bits + int(self.snap)
 
     def potential_bound(self) -> float | None:

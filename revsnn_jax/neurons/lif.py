@@ -88,7 +88,7 @@ class LIFParams:
 
     @property
     def trace_decay(self) -> float:
-        """OTTT's trace decay for this neuron: its leak ``1 - 1/tau`` (the reset not differentiated)."""
+        """The trace decay OTTT uses for this neuron, its leak ``1 - 1/tau`` (the reset not differentiated)."""
         return 1.0 - 1.0 / self.tau
 
     def nir_leak(self, theta) -> float:
@@ -135,7 +135,7 @@ class PLIFParams:
 
     @property
     def trace_decay(self) -> float:
-        """OTTT's trace decay for this neuron: its leak ``1 - 1/tau`` at the initial ``tau``."""
+        """The trace decay OTTT uses for this neuron, its leak ``1 - 1/tau`` at the initial ``tau``."""
         return 1.0 - 1.0 / self.tau
 
     def nir_leak(self, theta) -> float:

@@ -39,7 +39,7 @@ not exact (``exact_inverse = False``): the exact strategies train it by anchored
 
 The chain over groups is sequential. Whole-array steps (:func:`rev_lif_step`, :func:`rev_step_with_residuals`,
 :func:`rev_step_vjp`) unroll it for a few groups and run it as a ``lax.scan`` over a stacked groups axis for
-more than :data:`SCAN_GROUPS_ABOVE` (the paper ablates up to 144 groups); the functions on lists of groups
+more than ``SCAN_GROUPS_ABOVE`` (the paper ablates up to 144 groups); the functions on lists of groups
 (``*_groups``) are the unrolled form.
 """
 
@@ -161,7 +161,7 @@ class RevLIFParams:
         return jnp.mean(xs, 0)
 
     def rate_map(self, r_in):
-        """The output rate as a function of the input rate (:func:`rev_rate_map`); the ``dsr`` method
+        """The output rate as a function of the input rate (``rev_rate_map``); the ``dsr`` method
         differentiates it."""
         return rev_rate_map(self, r_in)
 
@@ -376,8 +376,8 @@ def rev_lif_step_unchecked(p: RevLIFParams, x: jax.Array, v: jax.Array) -> tuple
 def rev_step_with_residuals(p: RevLIFParams, x: jax.Array, v: jax.Array):
     """One step on whole arrays, also returning what :func:`rev_step_vjp` needs: ``(y, v_next, residuals)``.
 
-    The chain of groups is unrolled for up to :data:`SCAN_GROUPS_ABOVE` groups and a ``lax.scan`` over a stacked
-    groups axis above that; the arithmetic is the same (:func:`_group_forward`).
+    The chain of groups is unrolled for up to ``SCAN_GROUPS_ABOVE`` groups and a ``lax.scan`` over a stacked
+    groups axis above that; the arithmetic is the same (``_group_forward``).
     """
     if p.groups > SCAN_GROUPS_ABOVE:
         f = rev_forward_stacked(p, stack_groups(p, x), stack_groups(p, v))

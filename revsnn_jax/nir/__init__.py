@@ -16,7 +16,7 @@ module. ``docs/nir.md`` has the mapping in full; in short:
 
 **The LIF discretisation.** NIR's LIF is continuous: :math:`\\tau\\dot v = (v_{leak} - v) + R I`, a spike when
 :math:`v > v_{th}`, then :math:`v \\leftarrow v_{reset}`. One forward-Euler step of length ``dt`` is
-:math:`v \\leftarrow v + (dt/\\tau)(v_{leak} - v + R I)`. This library's LIF (:mod:`revsnn_jax.neurons.lif`) is
+:math:`v \\leftarrow v + (dt/\\tau)(v_{leak} - v + R I)`. This library's LIF (``revsnn_jax.neurons.lif``) is
 :math:`M = V + k(X - (V - V_{reset}))` with a hard reset to :math:`V_{reset}`, so it is that Euler step exactly with
 ``tau = dt / k`` (``k = 1/tau`` of LIF, ``sigmoid(w)`` of PLIF), ``r = 1`` and ``v_leak = v_reset``. The graph's
 metadata records ``dt``, the reset (``"zero"``: to ``v_reset``, not subtractive), the readout (the mean over time

@@ -1,5 +1,5 @@
 """NIR import: :func:`from_nir` builds a trainable :class:`NIRNetwork`, an ordinary model of this library, from a
-NIR graph made anywhere (the nodes it reads: :data:`~revsnn_jax.nir.export.SUPPORTED_NODES`)."""
+NIR graph made anywhere (the nodes it reads: ``SUPPORTED_NODES``)."""
 
 from __future__ import annotations
 
@@ -313,7 +313,7 @@ def from_nir(graph, *, dt: float | None = None) -> NIRNetwork:
     ``dt``: the seconds per timestep the graph's LIF time constants assume; default: the graph's
     ``metadata["dt"]`` (written by :func:`to_nir`). NIR itself stores no time step, so a graph from elsewhere
     without one needs ``dt`` (SpikingJelly's and snnTorch's exports use 1e-4). Raises InputError, naming the node,
-    for node types or settings with no counterpart here (listed in :data:`SUPPORTED_NODES`).
+    for node types or settings with no counterpart here (listed in ``SUPPORTED_NODES``).
     """
     nir = _nir()
     if isinstance(graph, (str, bytes)) or hasattr(graph, "__fspath__"):

@@ -19,7 +19,7 @@ def export_run(workdir: str, path: str | None = None, *, dt: float | None = None
     (default ``WORKDIR/model.nir``; a complete file or none) and returns a report. ``check``: read the file back,
     compare it field by field and run it here on random inputs against the run's model; the report's ``"check"``
     says ``passed`` (equal, or differing only where float32 rounding at a threshold flips a spike) or ``failed``.
-    ``exact_threshold``: :func:`~revsnn_jax.nir.export.to_nir`'s option for simulators that compare in float64."""
+    ``exact_threshold``: :func:`~revsnn_jax.nir.to_nir`'s option for simulators that compare in float64."""
     from revsnn_jax.train import load_trained
     nir = _nir()   # a missing optional package is reported before anything is loaded
     path = path or os.path.join(workdir, "model.nir")

@@ -60,7 +60,7 @@ class StepContext:
       vs: ``{neuron path: potential}`` before the step (``None``: every neuron starts at zero, used to discover
         the state's shapes); in ``rebuild`` mode the potentials *after* the step.
       train: BatchNorm in training mode (batch statistics) or evaluation mode (running averages).
-      mode: one of :data:`MODES`.
+      mode: one of ``MODES``.
       neuron_grad: how neurons are differentiated (``autodiff``, ``closed_form``, ``paper``).
       remat: recompute BatchNorm + neuron from the convolution output in the backward (low-memory loops).
       record: in ``replay``/``rebuild``: ``{"convs": [...], "kept": {...}}`` as recorded.
@@ -85,7 +85,7 @@ class StepContext:
     # --- convolutions -------------------------------------------------------------------------------------------
 
     def conv(self, layer, x):
-        """``layer(x)`` (an ``nnx.Conv`` built by :func:`revsnn_jax.nn.layers.conv`, or any bias-free
+        """``layer(x)`` (an ``nnx.Conv`` built by :func:`revsnn_jax.nn.conv`, or any bias-free
         convolution module with ``strides``, ``padding`` and its kernel as ``weight()`` or ``kernel``), or its
         replayed output.
 

@@ -3,7 +3,7 @@
 XLA's CPU backend runs the weight-gradient convolution that autodiff emits (batch and feature dimensions
 swapped) about 50x slower when it sits inside a rolled ``lax.scan`` (measured: a 3-conv spiking net, T=8, B=32,
 36 s -> 1.2 s per training step with this convolution), which is where
-every time loop of this project puts it. :func:`conv2d` computes the same values with a ``custom_vjp`` whose
+every time loop of this project puts it. ``conv2d`` computes the same values with a ``custom_vjp`` whose
 backward is two plain NHWC/HWIO convolutions over explicitly transposed operands; on GPU it costs nothing extra.
 Drop-in for ``nnx.Conv(conv_general_dilated=...)``.
 """

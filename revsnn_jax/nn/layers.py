@@ -58,7 +58,7 @@ def batch_norm(h, scale, bias, running=None, eps: float = 1e-5):
 
 
 def conv(cin: int, cout: int, kernel: int, stride: int, rngs: nnx.Rngs) -> nnx.Conv:
-    """A bias-free convolution (BatchNorm follows) with the loop-friendly gradient of :func:`conv2d`."""
+    """A bias-free convolution (BatchNorm follows) with the loop-friendly gradient of ``conv2d``."""
     return nnx.Conv(cin, cout, (kernel, kernel), strides=stride, padding="SAME", use_bias=False,
                     kernel_init=nnx.initializers.kaiming_normal(), conv_general_dilated=conv2d, rngs=rngs)
 

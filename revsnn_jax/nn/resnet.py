@@ -1,7 +1,7 @@
 """Spiking ResNets for CIFAR-sized input (3x3 stem, no max-pool): basic and bottleneck blocks.
 
 A block adds its shortcut before its last neuron (the spiking ResNet of Zheng et al., 2021, used for ResNet-19).
-Variants are ``partial`` aliases in :mod:`revsnn_jax.nn.models`; ``resnet19`` is tdBN's layout (128-channel stem,
+Variants are ``partial`` aliases in ``revsnn_jax.nn.models``; ``resnet19`` is tdBN's layout (128-channel stem,
 stage strides 1-2-2), ``resnet19_nd`` the one the lottery-ticket SNN code and ND compare on (64-channel stem,
 three stride-2 stages, a 256-wide spiking linear layer before the head).
 """

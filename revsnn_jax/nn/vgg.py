@@ -1,6 +1,6 @@
 """Spiking VGG for CIFAR-sized input: (conv3x3 -> BatchNorm -> neuron) blocks, 2x2 average pooling, a linear head.
 
-Variants are ``partial`` aliases in :mod:`revsnn_jax.nn.models`; ``cfg`` lists conv widths and ``"M"`` for pools.
+Variants are ``partial`` aliases in ``revsnn_jax.nn.models``; ``cfg`` lists conv widths and ``"M"`` for pools.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ neuron layer's (:func:`revsnn_jax.neuron_loop.run_neuron`); so is any step a use
 
 :func:`run_time_loop` runs it for ``T`` steps under a :class:`~revsnn_jax.strategies.Strategy`:
 
+==============  ====================================================================================================
 ``bptt``        autodiff through the scan: every step's residuals are stored.
 ``checkpoint``  ``jax.checkpoint`` of the step: every step's ``vs`` is stored, the rest recomputed.
 ``anchored``    one ``jax.custom_vjp`` over the whole loop. The forward keeps only ``vs`` at the start of every
@@ -34,6 +35,7 @@ neuron layer's (:func:`revsnn_jax.neuron_loop.run_neuron`); so is any step a use
                 ``segment="segmented"`` keeps ``vs`` every ``k`` steps instead of the bits, and regenerates one
                 segment's bits at a time by recomputing it forward from its start: one more forward per step, memory
                 flat in T (bit-identical gradients).
+==============  ====================================================================================================
 
 Each loop lives in its own module (``anchored``, ``binomial``, ``reverse``; ``common`` holds :class:`Step` and the
 ``custom_vjp`` plumbing they share).

@@ -68,7 +68,7 @@ class TrainConfig:
     :mod:`revsnn_jax.strategies` refined by ``anchor_every``, ``low_memory``, ``keep_convs`` and ``anchor_slots``,
     or ``auto`` (the fastest exact schedule whose step fits ``memory_budget``); ``method`` the
     training method (:mod:`revsnn_jax.methods`) with the ``ottt_*``/``online_*`` settings; the neuron fields are
-    the union of the neuron types' settings (:data:`NEURON_FIELDS`); event datasets read the cache prepared with
+    the union of the neuron types' settings (``NEURON_FIELDS``); event datasets read the cache prepared with
     ``timesteps``, ``frame_binning``, ``frame_size``, ``frame_binary`` and ``split``; ``on_nonfinite`` is what a
     step with a non-finite loss or gradient does (``stop``: status ``diverged``; ``skip-step``: no update).
     """

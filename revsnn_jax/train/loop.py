@@ -68,7 +68,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, resume: bool = Fals
     usable (nothing is created otherwise) and is locked for this process (a second run on it fails at once).
     ``resume=True`` continues from the newest checkpoint that reads (damaged newer ones are moved aside, with a
     notice) or starts fresh if there is none. Without it, a workdir that already holds a checkpoint is an error,
-    and so is resuming a checkpoint made with a different configuration (only :data:`RESUMABLE_CHANGES` may
+    and so is resuming a checkpoint made with a different configuration (only ``RESUMABLE_CHANGES`` may
     differ); nothing is overwritten in either case. ``metrics.jsonl`` is cut back to the resumed checkpoint's
     epochs, so no epoch is ever recorded twice. A workdir this call created is removed again if the run fails
     before its training starts.

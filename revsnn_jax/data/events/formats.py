@@ -1,6 +1,6 @@
 """Readers of the raw published event-camera formats (numpy only; no tonic, no torch).
 
-Each returns a stream of :data:`revsnn_jax.data.events.streams.EVENT_DTYPE` (``t`` in microseconds, ``x`` column,
+Each returns a stream of ``EVENT_DTYPE`` (``t`` in microseconds, ``x`` column,
 ``y`` row, ``p`` 0 = OFF / 1 = ON) and raises :class:`~revsnn_jax.errors.InputError` naming the file on anything it
 cannot read. Every format stores events in recording order; the readers return them as stored (a stream whose
 timestamps go back is reported when it is binned, by :func:`revsnn_jax.data.events.streams.check_events`).

@@ -1,6 +1,6 @@
 """Event-camera streams and their frames (numpy only).
 
-An event stream is a structured array of :data:`EVENT_DTYPE`: ``t`` (int64, microseconds, non-decreasing),
+An event stream is a structured array of ``EVENT_DTYPE``: ``t`` (int64, microseconds, non-decreasing),
 ``x``, ``y`` (pixel column and row) and ``p`` (polarity: 0 = OFF, 1 = ON). :func:`to_frames` bins a stream
 into ``T`` frames of per-pixel, per-polarity counts, ``float32 [T, H, W, 2]`` (channel 0 OFF, 1 ON), the layout a
 network takes with ``encoding="frames"`` once samples are stacked on axis 1 (``[T, B, H, W, 2]``).
@@ -35,7 +35,7 @@ BINNINGS = ("count", "time")
 
 
 def make_events(t, x, y, p) -> np.ndarray:
-    """A stream of :data:`EVENT_DTYPE` from four equally long sequences."""
+    """A stream of ``EVENT_DTYPE`` from four equally long sequences."""
     t, x, y, p = (np.asarray(a) for a in (t, x, y, p))
     if not t.shape == x.shape == y.shape == p.shape or t.ndim != 1:
         raise InputError(f"t, x, y, p must be 1-D of one length, got shapes {t.shape}, {x.shape}, {y.shape}, "
@@ -46,7 +46,7 @@ def make_events(t, x, y, p) -> np.ndarray:
 
 
 def check_events(events: np.ndarray, sensor_size: tuple[int, int], name: str = "events") -> None:
-    """InputError (naming ``name``, e.g. the file) unless ``events`` is a stream of :data:`EVENT_DTYPE` with
+    """InputError (naming ``name``, e.g. the file) unless ``events`` is a stream of ``EVENT_DTYPE`` with
     non-decreasing timestamps, pixels inside ``sensor_size = (H, W)`` and polarities 0/1."""
     if not isinstance(events, np.ndarray) or events.dtype.names is None or \
             not {"t", "x", "y", "p"} <= set(events.dtype.names):

@@ -10,13 +10,13 @@ import numpy as np
 import optax
 import pytest
 
-from revsnn_jax import ExactRevLIFParams, Step, Strategy, bench, nn, run_time_loop
+from revsnn_jax import ExactRevLIFParams, Strategy, bench, nn, run_time_loop
 from revsnn_jax.compiled import memory_stats
 from revsnn_jax.errors import InputError
 from revsnn_jax.neuron_loop import neuron_step
 from revsnn_jax.nn import network
 from helpers import images, tiny_model
-from test_time_loop import loop_loss, toy_problem, unrolled_loss
+from test_time_loop import exact_steps, loop_loss, toy_problem, unrolled_loss
 
 
 @pytest.mark.parametrize("timesteps,slots", [(1, None), (7, 0), (7, 2), (13, 1), (13, 3), (13, None),
@@ -54,15 +54,7 @@ def test_segmented_reverse_equals_reverse_bit_for_bit(anchor_every):
 
 
 def test_segmented_reversal_that_loses_exactness_gives_nan_gradients():
-    p = ExactRevLIFParams()
-    good = neuron_step(p)
-
-    def bad_rebuild(theta, consts, x, v_next, packed):
-        v, code = good.rebuild(theta, consts, x, v_next, packed)
-        return v + 2.0 ** -p.frac_bits, code
-
-    bad = Step(apply=good.apply, keep=good.keep, rebuild=bad_rebuild, replay=good.replay,
-               canonical_state=good.canonical_state)
+    good, bad = exact_steps()
     xs, _, wy, _ = bench.problem(6, 2, 8, jnp.float32)
 
     def grads(step):

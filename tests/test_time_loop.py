@@ -119,7 +119,8 @@ def test_reverse_loop_on_the_exact_neuron_equals_bptt_bit_for_bit():
         np.testing.assert_array_equal(got, ref)
 
 
-def test_a_reversal_that_loses_exactness_gives_nan_gradients_and_says_so():
+def exact_steps():
+    """``(good, bad)``: the exact neuron's step, and the same with a rebuild one fixed-point unit off."""
     p = ExactRevLIFParams()
     good = neuron_step(p)
 
@@ -127,8 +128,12 @@ def test_a_reversal_that_loses_exactness_gives_nan_gradients_and_says_so():
         v, code = good.rebuild(theta, consts, x, v_next, packed)
         return v + 2.0 ** -p.frac_bits, code   # off by one fixed-point unit
 
-    bad = Step(apply=good.apply, keep=good.keep, rebuild=bad_rebuild, replay=good.replay,
-               canonical_state=good.canonical_state)
+    return good, Step(apply=good.apply, keep=good.keep, rebuild=bad_rebuild, replay=good.replay,
+                      canonical_state=good.canonical_state)
+
+
+def test_a_reversal_that_loses_exactness_gives_nan_gradients_and_says_so():
+    good, bad = exact_steps()
     xs, v0, wy, _ = bench.problem(5, 2, 8, jnp.float32)
 
     def grads(step):

@@ -9,8 +9,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from revsnn_jax.time_loop.common import (Loop, Wrt, accumulate, accumulators, loop_cotangents, initial_state, input_at,
-                                         input_carry, instantiate, step_vjp, unwrap)
+from revsnn_jax.time_loop.common import (Loop, accumulate, accumulators, loop_cotangents, initial_state, input_at,
+                                         input_carry, instantiate, step_vjp, unwrap_args)
 
 
 def segment_plan(timesteps: int, anchor_every: int) -> tuple[int, int]:
@@ -79,9 +79,9 @@ def anchored_loop(cfg: Loop, params, consts, inputs, v0):
 
 
 def _anchored_fwd(cfg: Loop, params, consts, inputs, v0):
-    (params, wp), (consts, _), (inputs, wi), (v0, wv) = map(unwrap, (params, consts, inputs, v0))
+    wrt, params, consts, inputs, v0 = unwrap_args(params, consts, inputs, v0)
     outs, auxs, v_last, anchors = _anchored_forward(cfg, params, consts, inputs, v0)
-    return (outs, auxs, v_last), (Wrt(wp, wi, wv), params, consts, inputs, v0, anchors, v_last)
+    return (outs, auxs, v_last), (wrt, params, consts, inputs, v0, anchors, v_last)
 
 
 def _anchored_bwd(cfg: Loop, saved, cotangents):

@@ -18,9 +18,9 @@ import jax.numpy as jnp
 from jax import lax
 
 from revsnn_jax import schedules
-from revsnn_jax.time_loop.common import (Loop, Wrt, accumulate, accumulators, loop_cotangents, forward_with_slots,
+from revsnn_jax.time_loop.common import (Loop, accumulate, accumulators, loop_cotangents, forward_with_slots,
                                          initial_state, input_at, input_carry, instantiate, read_slot, step_vjp,
-                                         unwrap, write_slot)
+                                         unwrap_args, write_slot)
 
 
 def _schedule(cfg: Loop) -> schedules.Schedule:
@@ -39,9 +39,9 @@ def binomial_loop(cfg: Loop, params, consts, inputs, v0):
 
 
 def _fwd(cfg: Loop, params, consts, inputs, v0):
-    (params, wp), (consts, _), (inputs, wi), (v0, wv) = map(unwrap, (params, consts, inputs, v0))
+    wrt, params, consts, inputs, v0 = unwrap_args(params, consts, inputs, v0)
     outs, auxs, v_last, slots = _forward(cfg, params, consts, inputs, v0)
-    return (outs, auxs, v_last), (Wrt(wp, wi, wv), params, consts, inputs, v0, slots, v_last)
+    return (outs, auxs, v_last), (wrt, params, consts, inputs, v0, slots, v_last)
 
 
 def _bwd(cfg: Loop, saved, cts):

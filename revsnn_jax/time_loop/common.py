@@ -105,6 +105,13 @@ class Wrt:
     v0: bool
 
 
+def unwrap_args(params, consts, inputs, v0):
+    """A ``custom_vjp`` forward's arguments as values, and which of them the caller differentiates:
+    ``(wrt, params, consts, inputs, v0)``."""
+    (params, wp), (consts, _), (inputs, wi), (v0, wv) = map(unwrap, (params, consts, inputs, v0))
+    return Wrt(wp, wi, wv), params, consts, inputs, v0
+
+
 def step_vjp(cfg: Loop, wrt: Wrt, fn: Callable, params, x, vs, g_out, g_vs):
     """``(g_params, g_x, g_vs_prev)`` of ``fn(params, x, vs) -> ((out, vs_next), aux)``; ``g_x`` is None unless the
     inputs are differentiated."""

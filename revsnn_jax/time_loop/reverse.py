@@ -14,9 +14,9 @@ from jax import lax
 
 from revsnn_jax.remat import after
 from revsnn_jax.time_loop.anchored import segment_plan
-from revsnn_jax.time_loop.common import (Loop, Wrt, accumulate, accumulators, loop_cotangents, forward_with_slots,
+from revsnn_jax.time_loop.common import (Loop, accumulate, accumulators, loop_cotangents, forward_with_slots,
                                          initial_state, input_at, input_carry, instantiate, read_slot, step_vjp,
-                                         unwrap)
+                                         unwrap_args)
 
 
 def _reverse_forward(cfg: Loop, params, consts, inputs, v0):
@@ -35,9 +35,9 @@ def reverse_loop(cfg: Loop, params, consts, inputs, v0):
 
 
 def _reverse_fwd(cfg: Loop, params, consts, inputs, v0):
-    (params, wp), (consts, _), (inputs, wi), (v0, wv) = map(unwrap, (params, consts, inputs, v0))
+    wrt, params, consts, inputs, v0 = unwrap_args(params, consts, inputs, v0)
     outs, auxs, v_last, kept = _reverse_forward(cfg, params, consts, inputs, v0)
-    return (outs, auxs, v_last), (Wrt(wp, wi, wv), params, consts, inputs, v0, v_last, kept)
+    return (outs, auxs, v_last), (wrt, params, consts, inputs, v0, v_last, kept)
 
 
 def _reverse_bwd(cfg: Loop, saved, cotangents):
@@ -143,10 +143,10 @@ def segmented_reverse_loop(cfg: Loop, params, consts, inputs, v0):
 
 
 def _segmented_fwd(cfg: Loop, params, consts, inputs, v0):
-    (params, wp), (consts, _), (inputs, wi), (v0, wv) = map(unwrap, (params, consts, inputs, v0))
+    wrt, params, consts, inputs, v0 = unwrap_args(params, consts, inputs, v0)
     n, _, store = _plan(cfg)
     outs, auxs, v_last, anchors = forward_with_slots(cfg, params, consts, inputs, v0, store, n - 1)
-    return (outs, auxs, v_last), (Wrt(wp, wi, wv), params, consts, inputs, v0, anchors, v_last)
+    return (outs, auxs, v_last), (wrt, params, consts, inputs, v0, anchors, v_last)
 
 
 def _segmented_bwd(cfg: Loop, saved, cts):

@@ -29,7 +29,7 @@ def launch(workdir, args, n=2, resume=False, port=None):
             for i in range(n)]
 
 
-def finish(procs, timeout=600):
+def finish(procs, timeout=300):
     outs = [p.communicate(timeout=timeout) for p in procs]
     return [p.returncode for p in procs], [o for o, _ in outs], [e for _, e in outs]
 
@@ -160,4 +160,19 @@ def test_sigterm_to_one_process_stops_both_at_the_same_step_and_both_resume(tmp_
     assert states[0]["epochs_done"] == states[1]["epochs_done"] >= 1
     codes, outs, errs = finish(launch(tmp_path / "w", args, resume=True))
     assert codes == [0, 0], errs
+    assert [r["epoch"] for r in records(tmp_path / "w")] == [1, 2, 3]
+
+
+@pytest.mark.slow   # ~40 s
+def test_a_two_process_checkpoint_resumes_in_one_process(tmp_path):
+    """The parameters are replicated, so another process count reads the checkpoint: two processes stopped after an
+    epoch, one process finishes the run (same global batch, the same data order)."""
+    args = TINY + ["--epochs", "3"]
+    procs = launch(tmp_path / "w", args)
+    wait_for_epoch(tmp_path / "w", 1, procs)
+    procs[0].send_signal(signal.SIGTERM)
+    codes, _, errs = finish(procs, timeout=120)
+    assert codes == [143, 143], errs
+    summary = single(tmp_path / "w", args + ["--resume"])
+    assert summary["status"] == "completed"
     assert [r["epoch"] for r in records(tmp_path / "w")] == [1, 2, 3]

@@ -60,6 +60,7 @@ def test_candidates_follow_the_neuron():
     assert slots == sorted(set(slots)) and 6 in slots                   # 6: low_memory's anchors at T=50
 
 
+@pytest.mark.slow   # 16 s: eleven compiles; the choice itself is checked on made-up figures above
 def test_revsnn_plan_picks_a_configuration_that_fits_and_caches_its_compiles(capsys, cache_dir):
     argv = ["plan", "--model", "vgg_tiny", "--timesteps", "12", "--batch-size", "8", "--input-size", "8",
             "--frames", "--budget", "3MiB", "--json"]
@@ -86,8 +87,8 @@ def test_revsnn_plan_says_when_nothing_fits(capsys):
     assert "least memory reachable is" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("dataset,budget", [("digits", "24MiB"),
-                                            pytest.param("event_digits", "64MiB", marks=pytest.mark.slow)])
+@pytest.mark.slow   # 15-25 s each: a plan of eleven compiles, then an epoch
+@pytest.mark.parametrize("dataset,budget", [("digits", "24MiB"), ("event_digits", "64MiB")])
 def test_train_auto_chooses_a_schedule_within_the_budget_and_records_it(tmp_path, dataset, budget):
     cfg = train.TrainConfig(dataset=dataset, model="vgg_tiny", batch_size=256, epochs=1, timesteps=4,
                             strategy="auto", memory_budget=budget)

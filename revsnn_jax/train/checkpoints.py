@@ -31,6 +31,13 @@ def _manager(workdir: str, create: bool = False) -> ocp.CheckpointManager:
     return ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")), options=options)
 
 
+def make_root(workdir: str) -> None:
+    """Creates ``WORKDIR/checkpoints`` (process 0, before any process opens a manager): orbax's managers take
+    different paths, with different barriers, depending on whether the folder exists, so every process of a run
+    must find it in the same state (measured: a mismatched barrier name ended a two-process run at its start)."""
+    os.makedirs(os.path.join(workdir, "checkpoints"), exist_ok=True)
+
+
 def steps(workdir: str) -> list[int]:
     """Complete checkpoints, newest first."""
     if not os.path.isdir(os.path.join(workdir, "checkpoints")):

@@ -94,16 +94,18 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, resume: bool = Fals
         say(f"chose {plan['config']}: {plan['total_bytes'] / 2**20:,.0f} MiB per training step")
     team.check_same(json.dumps({k: v for k, v in dataclasses.asdict(cfg).items() if k != "data_dir"},
                                sort_keys=True), "configuration")
-    meta = checkpoints.latest_meta(workdir)            # read by every process: orbax reads together
-    saved_steps = bool(checkpoints.steps(workdir))
     created, lock, started_training = None, rundir.Lock(workdir), False
 
-    def claim():   # process 0: the workdir, its lock and the checks; its refusal stops every process
+    def claim():   # process 0: the workdir and its lock; its refusal stops every process
         nonlocal created
         created = rundir.create(workdir)   # checked first: nothing is created when it cannot be used
         lock.acquire()
         if lock.stale:
             say(f"recovered the lock of {workdir} left by {lock.stale}, which is no longer running")
+        if team.multi:   # every process must then find the checkpoint folder in the same state (orbax)
+            checkpoints.make_root(workdir)
+
+    def check():   # process 0: may this run use what the workdir holds?
         _check_workdir(cfg, workdir, meta, resume, saved_steps)
         if plan is not None:
             with open(os.path.join(workdir, "plan.json"), "w") as f:
@@ -111,6 +113,10 @@ def train_and_evaluate(config: TrainConfig, workdir: str, *, resume: bool = Fals
 
     try:
         team.on_primary(claim)
+        # Read by every process at the same point: opening an orbax manager is a collective of all processes.
+        meta = checkpoints.latest_meta(workdir)
+        saved_steps = bool(checkpoints.steps(workdir))
+        team.on_primary(check)
         run, state, start_epoch = _start(cfg, workdir, meta, resume, mesh, say, progress, on_step, team)
         if start_epoch >= cfg.epochs:
             return _finished(run)
@@ -140,7 +146,8 @@ def _start(cfg: TrainConfig, workdir: str, meta: dict | None, resume: bool, mesh
     graphdef, state, optimizer, steps_per_epoch = build(cfg, ds, mesh)
     start_epoch = 0
     if meta is not None or checkpoints.steps(workdir):   # the newest that reads; never a silent restart
-        state, meta = restore(workdir, state, meta, say, quarantine=team.primary)
+        # Several processes only skip a damaged checkpoint: moving it while the others list them would split them.
+        state, meta = restore(workdir, state, meta, say, quarantine=not team.multi)
         start_epoch = meta["epochs_done"]
         if start_epoch < cfg.epochs:
             say(f"resuming {workdir} after epoch {start_epoch}")

@@ -147,14 +147,21 @@ def test_losing_a_process_stops_the_other_within_a_minute_and_resume_is_exact(tm
     assert [r["epoch"] for r in records(tmp_path / "cut") if "epoch" in r and "event" not in r] == [1, 2, 3]
 
 
+def stopped_by_sigterm(workdir, args, which):
+    """A two-process run sent SIGTERM (to process ``which``) after its first epoch: both must stop with exit 143.
+    Returns their stdouts."""
+    procs = launch(workdir, args)
+    wait_for_epoch(workdir, 1, procs)
+    procs[which].send_signal(signal.SIGTERM)
+    codes, outs, errs = finish(procs, timeout=120)
+    assert codes == [143, 143], errs
+    return outs
+
+
 @pytest.mark.slow   # ~50 s
 def test_sigterm_to_one_process_stops_both_at_the_same_step_and_both_resume(tmp_path):
     args = TINY + ["--epochs", "3"]
-    procs = launch(tmp_path / "w", args)
-    wait_for_epoch(tmp_path / "w", 1, procs)
-    procs[1].send_signal(signal.SIGTERM)
-    codes, outs, errs = finish(procs, timeout=120)
-    assert codes == [143, 143], errs
+    outs = stopped_by_sigterm(tmp_path / "w", args, which=1)
     states = [json.loads(o.strip().splitlines()[-1]) for o in outs]
     assert states[0]["status"] == states[1]["status"] == "interrupted"
     assert states[0]["epochs_done"] == states[1]["epochs_done"] >= 1
@@ -168,11 +175,7 @@ def test_a_two_process_checkpoint_resumes_in_one_process(tmp_path):
     """The parameters are replicated, so another process count reads the checkpoint: two processes stopped after an
     epoch, one process finishes the run (same global batch, the same data order)."""
     args = TINY + ["--epochs", "3"]
-    procs = launch(tmp_path / "w", args)
-    wait_for_epoch(tmp_path / "w", 1, procs)
-    procs[0].send_signal(signal.SIGTERM)
-    codes, _, errs = finish(procs, timeout=120)
-    assert codes == [143, 143], errs
+    stopped_by_sigterm(tmp_path / "w", args, which=0)
     summary = single(tmp_path / "w", args + ["--resume"])
     assert summary["status"] == "completed"
     assert [r["epoch"] for r in records(tmp_path / "w")] == [1, 2, 3]
